@@ -1,0 +1,98 @@
+"""The `oms` command: database migrations, the sandbox, the demo and one-off flow runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# Set before Prefect is first imported: no telemetry from operators' machines or CI.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    return args.run(args) or 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oms", description="Order pipeline for multi-marketplace sellers")
+    commands = parser.add_subparsers()
+
+    db = commands.add_parser("db", help="database schema").add_subparsers()
+    upgrade = db.add_parser("upgrade", help="apply migrations up to the newest")
+    upgrade.add_argument("--revision", default="head")
+    upgrade.set_defaults(run=_db_upgrade)
+
+    sandbox = commands.add_parser("sandbox", help="run the marketplace and carrier simulators")
+    sandbox.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
+    sandbox.set_defaults(run=_sandbox)
+
+    demo = commands.add_parser("demo", help="run the demo pipeline on SQLite against the sandbox")
+    demo.add_argument("--orders", type=int, default=None, help="orders per shop")
+    demo.set_defaults(run=_demo)
+
+    ingest = commands.add_parser("ingest", help="run ingest-orders once for a shop")
+    ingest.add_argument("shop_code")
+    ingest.set_defaults(run=_ingest)
+
+    fulfil = commands.add_parser("fulfil", help="run fulfil-orders once")
+    fulfil.set_defaults(run=_fulfil)
+    return parser
+
+
+def _db_upgrade(args) -> int:
+    from oms.config import get_settings
+    from oms.db.migrate import upgrade
+
+    upgrade(get_settings().database_url, args.revision)
+    print(f"database is at revision {args.revision}")
+    return 0
+
+
+def _sandbox(args) -> int:
+    import time
+
+    from sandbox.server import running_sandbox
+
+    with running_sandbox(port=args.port) as server:
+        print(f"sandbox listening on {server.url} (Ctrl-C to stop)")
+        print(f"  add a shop: curl -X POST {server.url}/_sandbox/shops "
+              "-H 'content-type: application/json' -d '{\"platform\":\"shopify\",\"shop\":\"s1\"}'")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _demo(args) -> int:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.demo import run_demo
+
+    run_demo(args.orders)
+    return 0
+
+
+def _ingest(args) -> int:
+    from flows.ingest import ingest_orders
+
+    print(ingest_orders(args.shop_code))
+    return 0
+
+
+def _fulfil(args) -> int:
+    from flows.fulfil import fulfil_orders
+
+    print(fulfil_orders())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Settings of the pipeline, read from the environment (prefix OMS_) and `.env`.
+
+One Settings object holds every knob; the rest of the code asks `get_settings()` rather
+than reading the environment, so tests can override a value in one place.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_PATH = Path("var") / "oms.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMS_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+        description="SQLAlchemy URL; SQLite (WAL) by default, PostgreSQL in production.",
+    )
+    # Platforms change an order's update time after we have read a page; looking back a
+    # few minutes past the watermark catches those late writers at the cost of re-reading.
+    ingest_overlap_minutes: int = 5
+    # How far back the first run of a new shop looks.
+    initial_lookback_hours: int = 72
+    # Orders per clean/validate/store task run.
+    batch_size: int = 2000
+    # Orders per allocation, shipping and write-back task run.
+    fulfil_batch_size: int = 500
+    http_timeout_seconds: float = 20.0
+
+    carrier_url: str = "https://sfapi.sf-express.com"
+    carrier_partner_id: str = ""
+    carrier_checkword: SecretStr = SecretStr("")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings, after the environment changed (tests, CLI flags)."""
+    get_settings.cache_clear()

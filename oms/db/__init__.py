@@ -1,0 +1,1 @@
+"""Storage: schema, engine, migrations and the repositories the tasks call."""

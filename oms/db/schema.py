@@ -1,0 +1,281 @@
+"""The database schema, as SQLAlchemy Core tables shared by SQLite and PostgreSQL.
+
+Core tables rather than ORM classes: the pipeline moves orders in batches of thousands,
+and bulk INSERT ... ON CONFLICT and executemany UPDATEs are what it needs. Alembic's
+migrations in `oms/db/migrations` are written against this metadata.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC and always hands back aware UTC datetimes.
+
+    SQLite keeps no time zone, so a naive value read back would be ambiguous; this type
+    converts on the way in and labels on the way out, identically on both databases.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Money = Numeric(14, 2)
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _id() -> Column:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+shops = Table(
+    "shops",
+    metadata,
+    _id(),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("platform", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("base_url", String(500), nullable=False),
+    # Sandbox credentials only for now: real tokens move to Secret blocks or an
+    # encrypted column with the token store.
+    Column("credentials", Json, nullable=False, default=dict),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+raw_orders = Table(
+    "raw_orders",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("shop_code", String(64), nullable=False),
+    Column("platform_order_id", String(128), nullable=False),
+    Column("platform_updated_at", UTCDateTime, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False, default=utcnow),
+    UniqueConstraint("platform", "shop_code", "platform_order_id", "platform_updated_at"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("shop_code", String(64), nullable=False),
+    Column("platform_order_id", String(128), nullable=False),
+    Column("platform_status", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("platform_updated_at", UTCDateTime, nullable=False),
+    Column("paid_at", UTCDateTime),
+    Column("ship_by", UTCDateTime),
+    Column("currency", String(3), nullable=False),
+    Column("total_amount", Money, nullable=False),
+    Column("shipping_fee", Money, nullable=False),
+    Column("receiver_name", String(200)),
+    Column("receiver_phone", String(64)),
+    Column("receiver_province", String(64)),
+    Column("receiver_city", String(64)),
+    Column("receiver_district", String(64)),
+    Column("receiver_address", Text),
+    Column("receiver_postal_code", String(16)),
+    Column("receiver_country", String(2), nullable=False),
+    Column("receiver_masked", Boolean, nullable=False, default=False),
+    Column("receiver_encrypted", Json),
+    Column("buyer_ref", String(128)),
+    Column("buyer_note", Text),
+    Column("warehouse_id", ForeignKey("warehouses.id")),
+    Column("raw_order_id", ForeignKey("raw_orders.id")),
+    Column("first_seen_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("modified_at", UTCDateTime, nullable=False, default=utcnow),
+    UniqueConstraint("platform", "shop_code", "platform_order_id"),
+    Index("ix_orders_status_paid_at", "status", "paid_at"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    _id(),
+    Column("order_id", ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("platform_line_id", String(128)),
+    Column("sku", String(128), nullable=False),
+    Column("title", String(500)),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", Money, nullable=False),
+    UniqueConstraint("order_id", "line_no"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+order_status_history = Table(
+    "order_status_history",
+    metadata,
+    _id(),
+    Column("order_id", ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("from_status", String(32)),
+    Column("to_status", String(32), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+review_queue = Table(
+    "review_queue",
+    metadata,
+    _id(),
+    # Same stage + payload parked twice is one entry: re-runs must not flood operators.
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("stage", String(32), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("shop_code", String(64), nullable=False),
+    Column("platform_order_id", String(128)),
+    Column("reasons", Json, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("resolved_at", UTCDateTime),
+    Column("resolution", Text),
+    Index("ix_review_queue_open", "resolved_at", "stage"),
+)
+
+warehouses = Table(
+    "warehouses",
+    metadata,
+    _id(),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("province", String(64)),
+    Column("priority", Integer, nullable=False, default=100),  # lower is tried first
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+skus = Table(
+    "skus",
+    metadata,
+    _id(),
+    Column("code", String(128), nullable=False, unique=True),
+    Column("title", String(500), nullable=False),
+    Column("weight_grams", Integer, nullable=False, default=500),
+)
+
+stock = Table(
+    "stock",
+    metadata,
+    _id(),
+    Column("warehouse_id", ForeignKey("warehouses.id"), nullable=False),
+    Column("sku_id", ForeignKey("skus.id"), nullable=False),
+    Column("on_hand", Integer, nullable=False, default=0),
+    # Sum of the active reservations, kept in the same transaction as those rows so the
+    # guarded UPDATE can check availability in one statement.
+    Column("reserved", Integer, nullable=False, default=0),
+    Column("safety_stock", Integer, nullable=False, default=0),
+    UniqueConstraint("warehouse_id", "sku_id"),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+    CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    _id(),
+    Column("order_id", ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("order_line_id", ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
+    Column("warehouse_id", ForeignKey("warehouses.id"), nullable=False),
+    Column("sku_id", ForeignKey("skus.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("state", String(16), nullable=False, default="active"),  # active|released|consumed
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("closed_at", UTCDateTime),
+    UniqueConstraint("order_line_id"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    _id(),
+    Column("order_id", ForeignKey("orders.id"), nullable=False, unique=True),
+    Column("warehouse_id", ForeignKey("warehouses.id"), nullable=False),
+    Column("carrier", String(16), nullable=False),
+    Column("tracking_number", String(64), nullable=False),
+    Column("status", String(16), nullable=False, default="label_created"),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("tracking_pushed_at", UTCDateTime),
+    UniqueConstraint("carrier", "tracking_number"),
+)
+
+tracking_pushes = Table(
+    "tracking_pushes",
+    metadata,
+    _id(),
+    Column("shipment_id", ForeignKey("shipments.id"), nullable=False, index=True),
+    Column("platform", String(32), nullable=False),
+    Column("shop_code", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),  # success|retry|rejected
+    Column("request", Json),
+    Column("response", Json),
+    Column("error", Text),
+    Column("at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+sync_watermarks = Table(
+    "sync_watermarks",
+    metadata,
+    _id(),
+    Column("shop_code", String(64), nullable=False),
+    Column("stream", String(32), nullable=False),
+    Column("watermark", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    UniqueConstraint("shop_code", "stream"),
+)

@@ -1,0 +1,145 @@
+"""The internal order: what every platform payload becomes, and the rules of its status.
+
+A platform tells us where an order stands (paid, shipped, cancelled); our own pipeline
+moves it further (allocated, backordered). Both kinds of change go through
+`apply_transition`, so the transition table below is the only place that says which
+moves are allowed, and every applied move yields a `StatusChange` for the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from oms.domain.errors import IllegalTransition
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"  # ready for allocation
+    ALLOCATED = "allocated"  # stock reserved in one warehouse
+    BACKORDERED = "backordered"  # paid, but no warehouse had the stock
+    SHIPPED = "shipped"  # handed to a carrier with a waybill
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+S = OrderStatus
+
+# Which status may follow which. Shipped orders cannot be cancelled here: that is an
+# after-sales refund, not a status flip.
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED}),
+    # PAID -> SHIPPED covers a seller who shipped from the platform back-office by hand.
+    S.PAID: frozenset({S.ALLOCATED, S.BACKORDERED, S.SHIPPED, S.CANCELLED}),
+    S.BACKORDERED: frozenset({S.ALLOCATED, S.SHIPPED, S.CANCELLED}),
+    S.ALLOCATED: frozenset({S.SHIPPED, S.PAID, S.CANCELLED}),
+    S.SHIPPED: frozenset({S.DELIVERED}),
+    S.DELIVERED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One applied transition; stored as an `order_status_history` row."""
+
+    from_status: OrderStatus | None
+    to_status: OrderStatus
+    at: datetime
+    actor: str
+    reason: str
+
+
+def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def apply_transition(
+    current: OrderStatus | None,
+    target: OrderStatus,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str,
+) -> StatusChange:
+    """Check a move against the table and describe it; raise on a forbidden move.
+
+    `current` is None for an order we have never seen: any first status is allowed,
+    because the platform may hand us an order that is already shipped or cancelled.
+    """
+    if current is not None and not can_transition(current, target):
+        raise IllegalTransition(current, target)
+    return StatusChange(current, target, at, actor, reason)
+
+
+def platform_status_change(
+    current: OrderStatus | None, reported: OrderStatus
+) -> OrderStatus | None:
+    """The status a platform report should move a stored order to, or None to keep it.
+
+    A platform saying "paid" about an order we already allocated is not news: our own
+    progress is ahead of the platform's view, so it is kept. A report that is neither
+    the same nor an allowed move (say "paid" for a delivered order) is ignored too.
+    """
+    if current is None:
+        return reported
+    if current == reported or not can_transition(current, reported):
+        return None
+    if current in (S.ALLOCATED, S.BACKORDERED) and reported == S.PAID:
+        return None
+    return reported
+
+
+@dataclass
+class Receiver:
+    """Where the parcel goes. `masked` is set when the platform hid the real values."""
+
+    name: str | None = None
+    phone: str | None = None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    address: str | None = None
+    postal_code: str | None = None
+    country_code: str = "CN"
+    masked: bool = False
+    # ciphertexts the platform gave instead of plaintext (PDD, Taobao, Douyin), by field
+    encrypted: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class OrderLine:
+    sku: str | None
+    quantity: int
+    unit_price: Decimal
+    title: str = ""
+    platform_line_id: str = ""
+
+
+@dataclass
+class Order:
+    platform: str
+    shop_code: str
+    platform_order_id: str
+    platform_status: str
+    status: OrderStatus
+    created_at: datetime
+    updated_at: datetime
+    currency: str
+    total_amount: Decimal
+    receiver: Receiver
+    lines: list[OrderLine]
+    shipping_fee: Decimal = Decimal("0")
+    paid_at: datetime | None = None
+    ship_by: datetime | None = None
+    buyer_ref: str | None = None
+    buyer_note: str = ""
+
+    @property
+    def global_key(self) -> tuple[str, str, str]:
+        return (self.platform, self.shop_code, self.platform_order_id)
