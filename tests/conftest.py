@@ -1,4 +1,4 @@
-"""Shared fixtures: the two databases every storage and pipeline test runs against.
+"""Shared fixtures: the two databases, and the one sandbox server of the session.
 
 `database_url` is parametrised over SQLite and PostgreSQL. PostgreSQL tests skip when no
 server answers, unless OMS_REQUIRE_POSTGRES=1 (set by `.ci/run`), where a missing server
@@ -13,6 +13,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+import itertools
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -20,6 +22,8 @@ from oms.config import reset_settings
 from oms.db.engine import dispose_engines, get_engine
 from oms.db.migrate import downgrade, upgrade
 from oms.db.schema import metadata
+from sandbox.model import SandboxState
+from sandbox.server import running_sandbox
 
 POSTGRES_ADMIN_URL = os.environ.get("OMS_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 POSTGRES_TEST_DB = "oms_test"
@@ -71,3 +75,26 @@ def db(database_url, monkeypatch):
     reset_settings()
     yield engine
     reset_settings()
+
+
+# One sandbox server for the whole session; each test gets its own shop name, so tests
+# never see each other's orders, and faults are cleared after every test.
+_shop_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    with running_sandbox(SandboxState()) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _clear_faults(request):
+    yield
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").state.faults.clear()
+
+
+@pytest.fixture
+def shop_name():
+    return f"test-shop-{next(_shop_numbers)}"

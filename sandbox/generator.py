@@ -1,0 +1,412 @@
+"""Seeded, reproducible orders with the dirt real buyers and platforms put in them.
+
+`populate` fills one simulated shop with orders; `advance` lets time pass so that a
+re-fetch has updates to find. The same seed and the same `now` give the same orders on
+a fresh state, so a failing test or a benchmark can be replayed exactly.
+
+Every piece of dirt an order carries is named in `SimOrder.defects`, so tests can pick
+the orders that must end up in the review queue (or must be cleaned) without guessing.
+All dirt rates live in `DIRT_RATES`; the names and addresses come from Faker and belong
+to nobody.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from faker import Faker
+
+from sandbox.model import SandboxState, SimLine, SimOrder
+
+# How often each kind of dirt appears: per order, except the two line defects, which
+# are per order line. The keys are the names written into `SimOrder.defects`.
+DIRT_RATES: dict[str, float] = {
+    # phone spellings that all mean a valid number
+    "phone_intl_spaced": 0.05,  # '+86 138 0013 8000'
+    "phone_0086_prefix": 0.04,  # '0086-13800138000'
+    "phone_paren_plus86": 0.03,  # '(+86)13800138000'
+    "phone_fullwidth": 0.03,  # '１３８００１３８０００', typed with a Chinese input method
+    "phone_landline": 0.02,  # '0755-88881234', a desk phone instead of a mobile
+    # receiver data that is wrong or missing
+    "phone_too_short": 0.01,
+    "missing_phone": 0.02,
+    "missing_address": 0.01,
+    "missing_province": 0.01,
+    "unknown_province": 0.005,  # '火星省'
+    "province_alias": 0.15,  # '广西', '内蒙', '粤' instead of the standard name
+    # per order line
+    "line_without_sku": 0.01,
+    "zero_quantity": 0.005,
+    # the same buyer and address again (what merge-shipment keys must catch)
+    "repeat_buyer": 0.05,
+    # the same order served twice in one listing (what upserts must absorb)
+    "repeated": 0.02,
+}
+
+# A phone or a province has at most one of these at a time.
+PHONE_DIRT = tuple(k for k in DIRT_RATES if k.startswith("phone_")) + ("missing_phone",)
+PROVINCE_DIRT = ("missing_province", "unknown_province", "province_alias")
+
+# Share of orders touched again after they were placed (address edit, late payment,
+# cancellation), so that updated_at differs from created_at.
+LATE_UPDATE_RATE = 0.20
+
+STATUS_WEIGHTS = {"paid": 80, "unpaid": 8, "cancelled": 6, "shipped": 4, "delivered": 2}
+
+FIRST_ORDER_ID = 100_001
+NEWEST_ORDER_AGE = timedelta(minutes=5)
+NEWEST_UPDATE_AGE = timedelta(minutes=1)
+UNKNOWN_PROVINCE = "火星省"
+
+# Mobile prefixes that the `phonenumbers` metadata accepts for CN.
+MOBILE_PREFIXES = (
+    "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152",
+    "155", "156", "157", "158", "159", "166", "176", "177", "180", "181", "182", "183",
+    "185", "186", "187", "188", "189", "198", "199",
+)  # fmt: skip
+LANDLINE_AREA_CODES = ("010", "021", "020", "0755", "0571", "028", "025", "027")
+
+# Standard province name, the short forms buyers type, one city and some of its districts.
+GEOGRAPHY: tuple[tuple[str, tuple[str, ...], str, tuple[str, ...]], ...] = (
+    ("北京市", ("北京", "京"), "北京市", ("朝阳区", "海淀区", "东城区")),
+    ("天津市", ("天津", "津"), "天津市", ("和平区", "南开区")),
+    ("上海市", ("上海", "沪"), "上海市", ("浦东新区", "徐汇区", "静安区")),
+    ("重庆市", ("重庆", "渝"), "重庆市", ("渝中区", "江北区")),
+    ("河北省", ("河北", "冀"), "石家庄市", ("长安区", "桥西区")),
+    ("山西省", ("山西", "晋"), "太原市", ("小店区", "迎泽区")),
+    ("辽宁省", ("辽宁", "辽"), "沈阳市", ("和平区", "沈河区")),
+    ("吉林省", ("吉林", "吉"), "长春市", ("朝阳区", "南关区")),
+    ("黑龙江省", ("黑龙江", "黑"), "哈尔滨市", ("南岗区", "道里区")),
+    ("江苏省", ("江苏", "苏"), "南京市", ("玄武区", "鼓楼区")),
+    ("浙江省", ("浙江", "浙"), "杭州市", ("西湖区", "上城区", "滨江区")),
+    ("安徽省", ("安徽", "皖"), "合肥市", ("蜀山区", "包河区")),
+    ("福建省", ("福建", "闽"), "福州市", ("鼓楼区", "台江区")),
+    ("江西省", ("江西", "赣"), "南昌市", ("东湖区", "西湖区")),
+    ("山东省", ("山东", "鲁"), "济南市", ("历下区", "市中区")),
+    ("河南省", ("河南", "豫"), "郑州市", ("金水区", "二七区")),
+    ("湖北省", ("湖北", "鄂"), "武汉市", ("武昌区", "江汉区")),
+    ("湖南省", ("湖南", "湘"), "长沙市", ("岳麓区", "芙蓉区")),
+    ("广东省", ("广东", "粤"), "深圳市", ("南山区", "福田区", "宝安区")),
+    ("海南省", ("海南", "琼"), "海口市", ("龙华区", "美兰区")),
+    ("四川省", ("四川", "川"), "成都市", ("武侯区", "锦江区")),
+    ("贵州省", ("贵州", "黔"), "贵阳市", ("南明区", "云岩区")),
+    ("云南省", ("云南", "滇"), "昆明市", ("五华区", "盘龙区")),
+    ("陕西省", ("陕西", "陕"), "西安市", ("雁塔区", "碑林区")),
+    ("甘肃省", ("甘肃", "甘"), "兰州市", ("城关区", "七里河区")),
+    ("青海省", ("青海", "青"), "西宁市", ("城中区", "城西区")),
+    ("内蒙古自治区", ("内蒙古", "内蒙"), "呼和浩特市", ("新城区", "赛罕区")),
+    ("广西壮族自治区", ("广西", "桂"), "南宁市", ("青秀区", "兴宁区")),
+    ("西藏自治区", ("西藏", "藏"), "拉萨市", ("城关区", "堆龙德庆区")),
+    ("宁夏回族自治区", ("宁夏", "宁"), "银川市", ("兴庆区", "金凤区")),
+    ("新疆维吾尔自治区", ("新疆", "新"), "乌鲁木齐市", ("天山区", "沙依巴克区")),
+)
+
+KNOWN_PROVINCE_NAMES = frozenset(
+    name for standard, aliases, _, _ in GEOGRAPHY for name in (standard, *aliases)
+)
+
+
+def is_known_province(name: str) -> bool:
+    """True for a standard province name or one of the short forms buyers use."""
+    return name.strip() in KNOWN_PROVINCE_NAMES
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    sku: str
+    title: str
+    price: Decimal
+
+
+def _default_catalog() -> list[CatalogItem]:
+    products = (
+        ("保温杯", "39.90"), ("帆布包", "59.00"), ("蓝牙耳机", "129.00"), ("数据线", "19.90"),
+        ("手机壳", "25.00"), ("棉袜三双装", "29.90"), ("洗面奶", "45.50"), ("抽纸十包", "32.80"),
+        ("绿茶250克", "68.00"), ("运动水壶", "49.00"),
+    )  # fmt: skip
+    variants = (("白色", "0.00"), ("黑色", "0.00"), ("蓝色", "5.00"), ("礼盒装", "20.00"))
+    items = []
+    for product_number, (product, base_price) in enumerate(products):
+        for variant_number, (variant, surcharge) in enumerate(variants):
+            code = f"SKU-{product_number * len(variants) + variant_number + 1:04d}"
+            price = Decimal(base_price) + Decimal(surcharge)
+            items.append(CatalogItem(code, f"{product} {variant}", price))
+    return items
+
+
+DEFAULT_SKUS: list[CatalogItem] = _default_catalog()
+_CATALOG_BY_SKU = {item.sku: item for item in DEFAULT_SKUS}
+
+
+def _catalog_for(skus: list[str] | None) -> list[CatalogItem]:
+    if skus is None:
+        return DEFAULT_SKUS
+    return [_CATALOG_BY_SKU.get(sku) or _unlisted_item(sku) for sku in skus]
+
+
+def _unlisted_item(sku: str) -> CatalogItem:
+    # Seeded by the SKU itself, so a caller's own SKU list always gets the same prices.
+    price = Decimal(random.Random(sku).randint(990, 29900)) / 100
+    return CatalogItem(sku, f"商品 {sku}", price.quantize(Decimal("0.01")))
+
+
+@dataclass(frozen=True)
+class _Buyer:
+    receiver: dict[str, str | None]  # SimOrder's buyer and receiver fields, by name
+    defects: frozenset[str]
+
+
+class _OrderMaker:
+    """Draws orders one after the other from one seeded random stream."""
+
+    def __init__(self, seed: int, now: datetime, span_hours: float, currency: str,
+                 catalog: list[CatalogItem]) -> None:  # fmt: skip
+        self.rng = random.Random(seed)
+        self.fake = Faker("zh_CN")
+        self.fake.seed_instance(seed)
+        self.now = now
+        self.span = timedelta(hours=span_hours)
+        self.currency = currency
+        self.catalog = catalog
+        self.buyers: list[_Buyer] = []
+
+    def chance(self, dirt: str) -> bool:
+        return self.rng.random() < DIRT_RATES[dirt]
+
+    def one_of(self, exclusive_dirts: tuple[str, ...]) -> str | None:
+        """At most one of several dirt kinds that cannot coexist, each at its own rate."""
+        draw = self.rng.random()
+        for dirt in exclusive_dirts:
+            if draw < DIRT_RATES[dirt]:
+                return dirt
+            draw -= DIRT_RATES[dirt]
+        return None
+
+    def order(self, shop: str) -> SimOrder:
+        rng = self.rng
+        oldest = self.now - self.span
+        newest = self.now - NEWEST_ORDER_AGE
+        created_at = _whole_seconds(oldest + (newest - oldest) * rng.random())
+        status = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
+        buyer = self.buyer()
+        lines, line_defects = self.lines()
+        order = SimOrder(
+            order_id=0,  # numbered when the batch joins the state
+            shop=shop,
+            created_at=created_at,
+            updated_at=created_at,
+            status=status,
+            currency=self.currency,
+            lines=lines,
+            shipping_fee=Decimal(rng.choice(("0", "0", "0", "6", "8", "10", "12"))),
+            note=rng.choice(("", "", "", "", "请尽快发货", "不要放快递柜", "周末送货")),
+            defects=set(buyer.defects) | line_defects,
+            **buyer.receiver,
+        )
+        self.time_updates(order)
+        return order
+
+    def time_updates(self, order: SimOrder) -> None:
+        rng = self.rng
+        latest = self.now - NEWEST_UPDATE_AGE
+        # How long after creation the order's own status was last set, in seconds.
+        settle_range = {
+            "unpaid": (0, 0),
+            "paid": (5, 90),
+            "cancelled": (60, 1800),
+            "shipped": (2 * 3600, 24 * 3600),
+            "delivered": (24 * 3600, 47 * 3600),
+        }[order.status]
+        settled = order.created_at + timedelta(seconds=rng.uniform(*settle_range))
+        order.updated_at = _whole_seconds(max(order.created_at, min(settled, latest)))
+        if order.status in ("shipped", "delivered") or rng.random() >= LATE_UPDATE_RATE:
+            return
+        late_kind = {
+            "unpaid": "address_edited",
+            "paid": rng.choice(("address_edited", "paid_later")),
+            "cancelled": "cancelled_later",
+        }[order.status]
+        if late_kind == "address_edited" and order.address is not None:
+            order.address = self.street_address(order.district or "")
+        order.defects.add(late_kind)
+        late = order.updated_at + (latest - order.updated_at) * rng.random()
+        order.updated_at = _whole_seconds(late)
+
+    def buyer(self) -> _Buyer:
+        if self.buyers and self.chance("repeat_buyer"):
+            earlier = self.rng.choice(self.buyers)
+            return replace(earlier, defects=earlier.defects | {"repeat_buyer"})
+        buyer = self.new_buyer()
+        self.buyers.append(buyer)
+        return buyer
+
+    def new_buyer(self) -> _Buyer:
+        rng, defects = self.rng, set()
+        standard, aliases, city, districts = rng.choice(GEOGRAPHY)
+        district = rng.choice(districts)
+        province: str | None = standard
+        province_dirt = self.one_of(PROVINCE_DIRT)
+        if province_dirt == "province_alias":
+            province = rng.choice(aliases)
+        elif province_dirt == "unknown_province":
+            province = UNKNOWN_PROVINCE
+        elif province_dirt == "missing_province":
+            province = None
+        address: str | None = self.street_address(district)
+        if self.chance("missing_address"):
+            address = None
+            defects.add("missing_address")
+        phone, phone_dirt = self.phone()
+        defects.update(d for d in (province_dirt, phone_dirt) if d)
+        receiver = {
+            "buyer_id": f"buyer-{rng.randrange(10**8):08d}",
+            "receiver_name": self.fake.name(),
+            "phone": phone,
+            "province": province,
+            "city": city,
+            "district": district,
+            "address": address,
+            "postal_code": self.fake.postcode() if rng.random() < 0.7 else None,
+        }
+        return _Buyer(receiver, frozenset(defects))
+
+    def street_address(self, district: str) -> str:
+        return _street_address(self.rng, self.fake, district)
+
+    def phone(self) -> tuple[str | None, str | None]:
+        """A phone as the buyer typed it, and the dirt name of that spelling (if any)."""
+        rng = self.rng
+        mobile = rng.choice(MOBILE_PREFIXES) + "".join(rng.choices("0123456789", k=8))
+        spelling = self.one_of(PHONE_DIRT)
+        return (_spell_phone(spelling, mobile, rng) if spelling else mobile), spelling
+
+    def lines(self) -> tuple[list[SimLine], set[str]]:
+        rng, defects = self.rng, set()
+        count = min(rng.choices((1, 2, 3), weights=(70, 20, 10))[0], len(self.catalog))
+        lines = []
+        for item in rng.sample(self.catalog, count):
+            sku: str | None = item.sku
+            quantity = rng.choices((1, 2, 3), weights=(80, 15, 5))[0]
+            if self.chance("line_without_sku"):
+                sku = None
+                defects.add("line_without_sku")
+            if self.chance("zero_quantity"):
+                quantity = 0
+                defects.add("zero_quantity")
+            lines.append(SimLine(sku, item.title, quantity, item.price))
+        return lines, defects
+
+
+def _spell_phone(spelling: str, mobile: str, rng: random.Random) -> str | None:
+    if spelling == "phone_intl_spaced":
+        return f"+86 {mobile[:3]} {mobile[3:7]} {mobile[7:]}"
+    if spelling == "phone_0086_prefix":
+        return f"0086-{mobile}"
+    if spelling == "phone_paren_plus86":
+        return f"(+86){mobile}"
+    if spelling == "phone_fullwidth":
+        return mobile.translate(_FULLWIDTH_DIGITS)
+    if spelling == "phone_landline":
+        area = rng.choice(LANDLINE_AREA_CODES)
+        return f"{area}-{rng.randint(2, 8)}{''.join(rng.choices('0123456789', k=7))}"
+    if spelling == "phone_too_short":
+        return mobile[: rng.randint(5, 8)]
+    return None  # missing_phone
+
+
+def _street_address(rng: random.Random, fake: Faker, district: str) -> str:
+    """The part of an address after the city: district, street, building, flat."""
+    return (
+        f"{district}{fake.street_name()}{rng.randint(1, 999)}号"
+        f"{rng.randint(1, 30)}栋{rng.randint(101, 2505)}室"
+    )
+
+
+_FULLWIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    # Platforms report times to the second; finer times would make watermarks disagree.
+    return moment.replace(microsecond=0)
+
+
+def populate(
+    state: SandboxState,
+    shop: str,
+    *,
+    count: int,
+    seed: int,
+    now: datetime,
+    span_hours: float = 48.0,
+    currency: str = "CNY",
+    skus: list[str] | None = None,
+) -> list[SimOrder]:
+    """Add `count` orders to `shop`, created within `span_hours` before `now`.
+
+    Returns the new orders once each (a repeated order appears twice in the shop's list
+    but once here). Order ids continue after the highest id anywhere in the state.
+    """
+    maker = _OrderMaker(seed, now, span_hours, currency, _catalog_for(skus))
+    orders = sorted((maker.order(shop) for _ in range(count)), key=lambda o: o.created_at)
+    repeated = [maker.chance("repeated") for _ in orders]
+    with state.lock:
+        next_id = _next_order_id(state)
+        shop_list = state.orders[shop]
+        for offset, (order, twice) in enumerate(zip(orders, repeated)):
+            _number(order, next_id + offset)
+            shop_list.append(order)
+            if twice:
+                order.defects.add("repeated")
+                shop_list.append(order)
+    return orders
+
+
+def _next_order_id(state: SandboxState) -> int:
+    highest = max(
+        (order.order_id for orders in state.orders.values() for order in orders),
+        default=FIRST_ORDER_ID - 1,
+    )
+    return max(highest, FIRST_ORDER_ID - 1) + 1
+
+
+def _number(order: SimOrder, order_id: int) -> None:
+    order.order_id = order_id
+    for position, line in enumerate(order.lines, start=1):
+        # Unique across the state, as platforms' line item ids are.
+        line.line_id = order_id * 100 + position
+
+
+def advance(
+    state: SandboxState,
+    shop: str,
+    *,
+    seed: int,
+    now: datetime,
+    fraction: float = 0.1,
+) -> list[SimOrder]:
+    """Let time pass: cancel some paid orders and edit the address of others.
+
+    Each changed order gets an `updated_at` a few minutes before `now`, so a fetch that
+    ends at `now` sees it again. Returns the changed orders.
+    """
+    rng = random.Random(seed)
+    fake = Faker("zh_CN")
+    fake.seed_instance(seed)
+    changed = []
+    with state.lock:
+        paid = list({id(o): o for o in state.orders[shop] if o.status == "paid"}.values())
+        for order in rng.sample(paid, round(len(paid) * fraction)):
+            if rng.random() < 0.5:
+                order.status = "cancelled"
+                order.defects.add("cancelled_later")
+            else:
+                order.address = _street_address(rng, fake, order.district or "")
+                order.defects.add("address_edited")
+            moved_to = now - timedelta(seconds=rng.uniform(30, 300))
+            just_after = order.updated_at + timedelta(seconds=1)
+            order.updated_at = _whole_seconds(max(moved_to, just_after))
+            changed.append(order)
+    return changed
