@@ -9,6 +9,7 @@ and only the validate step needs it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ def validate_records(suite_name: str, records: list[dict[str, Any]]) -> SuiteOut
     if not records:
         return SuiteOutcome(checked=0)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # GX announces a temporary docs folder at INFO on every ephemeral context.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     import pandas as pd
 

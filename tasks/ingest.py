@@ -1,0 +1,154 @@
+"""Ingest tasks: fetch and land raw pages, clean, validate, store; each on a whole batch.
+
+Landing comes first and commits page by page, so whatever the platform sent is kept even
+if a later step fails. Everything after landing works on batches in memory and parks the
+orders it cannot use in the review queue with every reason and the raw payload.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from prefect import get_run_logger, task
+
+from connectors.base import RawOrder
+from expectations.runner import validate_records
+from oms.config import get_settings
+from oms.db.orders import LandedPayload, StoreResult, land_raw_orders, store_orders
+from oms.db.review import ReviewEntry, park, resolve_superseded
+from oms.db.shops import get_watermark, move_watermark
+from oms.domain.cleaning import CleanedOrder, clean_order
+from oms.domain.errors import MappingError
+from oms.domain.order import Order
+from tasks.policy import BATCH_TASK, RETRYING
+from tasks.resources import connector_for, engine, http_client, shop_access
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Fetched:
+    raws: list[RawOrder] = field(default_factory=list)
+    pages: int = 0
+    landed_new: int = 0
+    unreadable: int = 0
+
+
+@dataclass
+class Checked:
+    passed: list[Order] = field(default_factory=list)
+    parked: list[ReviewEntry] = field(default_factory=list)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@task(name="plan-window", **BATCH_TASK)
+def plan_window(shop_code: str, until: datetime | None = None) -> Window:
+    """From the last watermark, minus the overlap, up to now (or `until`)."""
+    settings = get_settings()
+    end = until or now_utc()
+    with engine().connect() as conn:
+        watermark = get_watermark(conn, shop_code)
+    if watermark is None:
+        start = end - timedelta(hours=settings.initial_lookback_hours)
+    else:
+        start = watermark - timedelta(minutes=settings.ingest_overlap_minutes)
+    return Window(start=min(start, end), end=end)
+
+
+@task(name="fetch-and-land", **RETRYING)
+def fetch_and_land(shop_code: str, window: Window) -> Fetched:
+    access = shop_access(shop_code)
+    fetched = Fetched()
+    with http_client() as http:
+        connector = connector_for(access, http)
+        for page in connector.fetch_orders(window.start, window.end):
+            fetched.pages += 1
+            readable = [r for r in page if r.platform_order_id and r.platform_updated_at]
+            unreadable = [r for r in page if not (r.platform_order_id and r.platform_updated_at)]
+            with engine().begin() as conn:
+                fetched.landed_new += land_raw_orders(
+                    conn, access.platform, shop_code,
+                    [LandedPayload(r.platform_order_id, r.platform_updated_at, r.payload) for r in readable],
+                    now_utc(),
+                )
+                park(conn, [_unreadable_entry(access.platform, shop_code, r) for r in unreadable], now_utc())
+            fetched.unreadable += len(unreadable)
+            fetched.raws.extend(readable)
+    get_run_logger().info(
+        "shop %s: %d pages, %d orders, %d new payloads, %d unreadable",
+        shop_code, fetched.pages, len(fetched.raws), fetched.landed_new, fetched.unreadable,
+    )
+    return fetched
+
+
+def _unreadable_entry(platform: str, shop_code: str, raw: RawOrder) -> ReviewEntry:
+    return ReviewEntry("land", platform, shop_code, raw.platform_order_id,
+                       ["payload has no readable order id or update time"], raw.payload)
+
+
+@task(name="clean-orders", **BATCH_TASK)
+def clean_batch(shop_code: str, raws: list[RawOrder]) -> tuple[list[CleanedOrder], list[ReviewEntry], dict]:
+    """Map and normalise; return the cleaned orders, the unmappable ones, and payloads by id."""
+    access = shop_access(shop_code)
+    connector = connector_for(access)
+    cleaned, parked, payloads = [], [], {}
+    for raw in raws:
+        payloads[raw.platform_order_id] = raw.payload
+        try:
+            cleaned.append(clean_order(connector.to_order(raw)))
+        except MappingError as error:
+            parked.append(ReviewEntry("clean", access.platform, shop_code, raw.platform_order_id,
+                                      error.reasons, raw.payload))
+    return cleaned, parked, payloads
+
+
+@task(name="validate-orders", **BATCH_TASK)
+def validate_batch(cleaned: list[CleanedOrder], payloads: dict[str, Any]) -> Checked:
+    """Run the `orders` suite on the batch; failing orders are parked with every reason."""
+    outcome = validate_records("orders", [c.facts for c in cleaned])
+    checked = Checked()
+    for row, item in enumerate(cleaned):
+        reasons = outcome.reasons_by_row.get(row)
+        if not reasons:
+            checked.passed.append(item.order)
+            continue
+        order = item.order
+        checked.parked.append(ReviewEntry("validate", order.platform, order.shop_code,
+                                          order.platform_order_id, reasons,
+                                          payloads.get(order.platform_order_id)))
+    if not outcome.success:
+        get_run_logger().warning("quality suite 'orders' failed for %d of %d orders: %s",
+                                 len(outcome.reasons_by_row), outcome.checked, outcome.failed_expectations)
+    return checked
+
+
+@task(name="store-orders", **RETRYING)
+def store_batch(orders: list[Order], parked: list[ReviewEntry]) -> tuple[StoreResult, int]:
+    """Park the rejects and upsert the rest in one transaction."""
+    now = now_utc()
+    with engine().begin() as conn:
+        newly_parked = park(conn, parked, now)
+        result = store_orders(conn, orders, now=now)
+        resolve_superseded(conn, [o.global_key for o in orders], now)
+    return result, newly_parked
+
+
+@task(name="move-watermark", **BATCH_TASK)
+def advance_watermark(shop_code: str, window: Window) -> None:
+    with engine().begin() as conn:
+        move_watermark(conn, shop_code, window.end, now_utc())
+
+
+def top_reasons(entries: list[ReviewEntry], limit: int = 3) -> list[tuple[str, int]]:
+    counts = Counter(reason for entry in entries for reason in entry.reasons)
+    return counts.most_common(limit)

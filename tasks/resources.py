@@ -1,0 +1,48 @@
+"""What tasks need from outside: the database engine, and a connector for a shop."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import Engine
+
+from connectors.base import MarketplaceConnector, ShopAccess
+from connectors.carrier import SfCarrierClient
+from connectors.pinduoduo import PinduoduoConnector
+from connectors.shopify import ShopifyConnector
+from oms.config import get_settings
+from oms.db.engine import get_engine
+from oms.db.shops import get_shop
+
+CONNECTORS = {"shopify": ShopifyConnector, "pdd": PinduoduoConnector}
+
+
+def engine() -> Engine:
+    return get_engine(get_settings().database_url)
+
+
+def http_client() -> httpx.Client:
+    return httpx.Client(timeout=get_settings().http_timeout_seconds)
+
+
+def shop_access(shop_code: str) -> ShopAccess:
+    with engine().connect() as conn:
+        shop = get_shop(conn, shop_code)
+    return ShopAccess(shop["code"], shop["platform"], shop["base_url"], dict(shop["credentials"]))
+
+
+def connector_for(access: ShopAccess, http: httpx.Client | None = None) -> MarketplaceConnector:
+    try:
+        connector_class = CONNECTORS[access.platform]
+    except KeyError:
+        raise LookupError(f"shop {access.code} is on {access.platform!r}, which has no connector") from None
+    return connector_class(access, http=http)
+
+
+def carrier_client(http: httpx.Client) -> SfCarrierClient:
+    settings = get_settings()
+    return SfCarrierClient(
+        settings.carrier_url,
+        settings.carrier_partner_id,
+        settings.carrier_checkword.get_secret_value(),
+        http=http,
+    )

@@ -1,0 +1,61 @@
+"""One Prefect test harness for every flow test of the session, and pipeline set-up."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from oms.config import reset_settings
+from oms.db.shops import save_shop, save_skus, save_warehouse, set_on_hand
+from sandbox.app import add_simulated_shop
+from sandbox.carrier import register_partner
+
+SANDBOX_PATHS = {"shopify": "/shopify/{shop}", "pdd": "/pdd"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def carrier(sandbox, monkeypatch):
+    partner = register_partner(sandbox.state, "flow-tests")
+    monkeypatch.setenv("OMS_CARRIER_URL", f"{sandbox.url}/sf")
+    monkeypatch.setenv("OMS_CARRIER_PARTNER_ID", partner["partner_id"])
+    monkeypatch.setenv("OMS_CARRIER_CHECKWORD", partner["checkword"])
+    reset_settings()
+    return partner
+
+
+@pytest.fixture
+def add_shop(db, sandbox, shop_name):
+    """Create a sandbox shop with seeded orders and register it in the database."""
+
+    def add(platform: str, orders: int, seed: int = 3, code: str | None = None) -> str:
+        code = code or f"{shop_name}-{platform}"
+        now = datetime.now(timezone.utc)
+        credentials = add_simulated_shop(sandbox.state, platform, code, orders, seed, now=now)
+        with db.begin() as conn:
+            save_shop(conn, code=code, platform=platform, name=code,
+                      base_url=sandbox.url + SANDBOX_PATHS[platform].format(shop=code),
+                      credentials=credentials, now=now)
+        return code
+
+    return add
+
+
+@pytest.fixture
+def stock_levels(db):
+    """Put units of SKUs in one warehouse: stock_levels({"SKU-0001": 5})."""
+
+    def put(levels: dict[str, int], warehouse: str = "WH-SH") -> None:
+        with db.begin() as conn:
+            ids = save_skus(conn, [{"code": sku, "title": sku, "weight_grams": 300} for sku in levels])
+            warehouse_id = save_warehouse(conn, code=warehouse, name=warehouse, province="上海市", priority=10)
+            set_on_hand(conn, warehouse_id, {ids[sku]: units for sku, units in levels.items()})
+
+    return put
