@@ -7,6 +7,7 @@ from datetime import datetime
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
+from prefect.utilities.annotations import quote
 
 from oms.config import get_settings
 from tasks.ingest import (
@@ -46,10 +47,12 @@ def ingest_orders(shop_code: str, until: datetime | None = None) -> IngestReport
     parked_all = []
     size = get_settings().batch_size
     for start in range(0, len(fetched.raws), size):
-        cleaned, unmappable, payloads = clean_batch(shop_code, fetched.raws[start : start + size])
-        checked = validate_batch(cleaned, payloads)
+        # quote(): Prefect would otherwise walk every nested value of the batch looking
+        # for futures, which cost more than the whole ingest (measured: 38 s of 41 s).
+        cleaned, unmappable, payloads = clean_batch(shop_code, quote(fetched.raws[start : start + size]))
+        checked = validate_batch(quote(cleaned), quote(payloads))
         parked = unmappable + checked.parked
-        stored, newly_parked = store_batch(checked.passed, parked)
+        stored, newly_parked = store_batch(quote(checked.passed), quote(parked))
         parked_all.extend(parked)
         report.stored_new += stored.inserted
         report.updated += stored.updated

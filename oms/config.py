@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     # How far back the first run of a new shop looks.
     initial_lookback_hours: int = 72
     # Orders per clean/validate/store task run.
-    batch_size: int = 2000
+    batch_size: int = 5000
     # Orders per allocation, shipping and write-back task run.
     fulfil_batch_size: int = 500
     http_timeout_seconds: float = 20.0

@@ -18,6 +18,14 @@ from sandbox.model import SimLine, SimOrder
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def make_clean(order: SimOrder) -> SimOrder:
+    """Remove the generator's dirt from one order, so the pipeline must store it."""
+    order.phone, order.province, order.city, order.address = "13800138000", "上海", "上海市", "测试路 1 号"
+    for line in order.lines:
+        line.sku, line.quantity = line.sku or "SKU-0001", max(line.quantity, 1)
+    return order
+
+
 def table_rows(db, table) -> list[dict]:
     with db.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.id))]
@@ -42,19 +50,23 @@ def test_ingesting_twice_over_the_same_window_leaves_the_same_rows(db, add_shop,
     assert second.stored_new == 0 and second.updated == 0
 
 
-def test_an_order_served_on_two_pages_is_stored_once(db, add_shop, sandbox, monkeypatch):
-    shop = add_shop("shopify", orders=80, seed=21)
+def test_an_order_served_on_two_pages_is_stored_once(db, add_shop, sandbox):
+    shop = add_shop("shopify", orders=300, seed=21)
     served = sandbox.state.orders[shop]
-    repeated = {o.order_id for o in served if served.count(o) > 1}
-    assert repeated, "the generator should repeat some orders in this seed"
-    monkeypatch.setenv("OMS_BATCH_SIZE", "7")  # copies land in different batches too
-    from oms.config import reset_settings
-    reset_settings()
+    # Put a second copy of the order that ends the first 250-order page right after it,
+    # so the platform serves it last on page one and first on page two.
+    in_page_order = sorted(served, key=lambda o: (o.updated_at, o.order_id))
+    straddling = make_clean(in_page_order[249])
+    served.insert(served.index(straddling) + 1, straddling)
     report = ingest_orders(shop)
     with db.connect() as conn:
         stored = conn.execute(select(orders.c.platform_order_id).where(orders.c.shop_code == shop)).scalars().all()
+        landed = conn.execute(select(func.count()).select_from(raw_orders)
+                              .where(raw_orders.c.platform_order_id == str(straddling.order_id))).scalar_one()
+    assert report.pages >= 2
     assert len(stored) == len(set(stored))
-    assert report.duplicates_merged >= len(repeated)
+    assert stored.count(str(straddling.order_id)) == 1 and landed == 1
+    assert report.duplicates_merged >= 1
 
 
 def test_a_malformed_order_is_parked_with_reasons_and_payload_and_the_batch_is_stored(db, add_shop, sandbox):
