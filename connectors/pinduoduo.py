@@ -3,8 +3,8 @@
 Every call is one form-encoded POST to `/api/router` that names the API in `type` and is
 signed with MD5 over the sorted parameters (reference §6.1). Regular fetches read orders
 by update time in 30-minute slices, backfills by deal (confirm) time in 24-hour slices,
-because PDD refuses wider windows. Receiver data stays as PDD sends it: masks for people
-to read, ciphertexts kept in `Receiver.encrypted`; nothing here decrypts.
+because PDD refuses wider windows. Reading a payload into an `Order` is pure and lives in
+`connectors.pinduoduo_mapping`; its names are re-exported here for existing callers.
 """
 
 from __future__ import annotations
@@ -14,27 +14,26 @@ import json
 import math
 import time
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from connectors.base import PushResult, RawOrder, ShopAccess
-from oms.domain.errors import (
-    ConnectorError,
-    MappingError,
-    RateLimited,
-    Rejected,
-    TokenExpired,
-    Unavailable,
+from connectors.pinduoduo_mapping import (  # noqa: F401  re-exported for callers and tests
+    CHINA_TIME,
+    PLATFORM,
+    STATUS_FIELDS,
+    STATUS_TABLE,
+    TIME_FORMAT,
+    order_from_payload,
+    parse_china_time,
+    raw_order,
 )
-from oms.domain.order import Order, OrderLine, OrderStatus, Receiver
+from oms.domain.errors import ConnectorError, RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.order import Order
 
-PLATFORM = "pdd"
 ROUTER_PATH = "/api/router"
-CHINA_TIME = timezone(timedelta(hours=8))
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 UPDATE_TIME_SLICE = timedelta(minutes=30)  # pdd.order.number.list.increment.get limit
 CONFIRM_TIME_SLICE = timedelta(hours=24)  # pdd.order.list.get limit
 MAX_PAGE_SIZE = 100
@@ -61,21 +60,6 @@ LOGISTICS_IDS: dict[str, int] = {
     "SF": 44, "ZTO": 115, "YTO": 85, "STO": 1, "YUNDA": 121, "EMS": 118, "JD": 120, "JT": 384,
 }
 
-S = OrderStatus
-# (order_status, confirm_status, refund_status) -> our status. order_status: 1 待发货,
-# 2 已发货待签收, 3 已签收; confirm_status: 0 未成交, 1 已成交, 2 已取消; refund_status:
-# 1 none or closed, 2 after-sales in progress, 3 refunding, 4 refunded. A refund on a
-# shipped order is after-sales business, not a status change, so it keeps SHIPPED.
-STATUS_TABLE: dict[tuple[int, int, int], OrderStatus] = {
-    (1, 0, 1): S.PENDING_PAYMENT,
-    (1, 1, 1): S.PAID, (1, 1, 2): S.PAID, (1, 1, 3): S.PAID,
-    (1, 1, 4): S.CANCELLED,  # refunded before it left: nothing to ship
-    (1, 2, 1): S.CANCELLED, (1, 2, 4): S.CANCELLED,
-    (2, 1, 1): S.SHIPPED, (2, 1, 2): S.SHIPPED, (2, 1, 3): S.SHIPPED, (2, 1, 4): S.SHIPPED,
-    (3, 1, 1): S.DELIVERED, (3, 1, 2): S.DELIVERED, (3, 1, 3): S.DELIVERED, (3, 1, 4): S.DELIVERED,
-}
-STATUS_FIELDS = ("order_status", "confirm_status", "refund_status")
-
 # The response envelope of each API does not follow one naming rule, so it is listed.
 RESPONSE_KEYS = {
     "pdd.order.list.get": "order_list_get_response",
@@ -101,17 +85,6 @@ def sign_params(params: Mapping[str, object], client_secret: str) -> str:
     return hashlib.md5((client_secret + joined + client_secret).encode("utf-8")).hexdigest().upper()
 
 
-def parse_china_time(text: object) -> datetime | None:
-    """'yyyy-MM-dd HH:mm:ss' in China time -> aware UTC; None when absent or unreadable."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        local = datetime.strptime(text, TIME_FORMAT).replace(tzinfo=CHINA_TIME)
-    except ValueError:
-        return None
-    return local.astimezone(timezone.utc)
-
-
 def second_slices(start: datetime, end: datetime, span: timedelta) -> Iterator[tuple[int, int]]:
     """Cover [start, end) with inclusive unix-second windows no wider than `span`.
 
@@ -124,16 +97,6 @@ def second_slices(start: datetime, end: datetime, span: timedelta) -> Iterator[t
     step = int(span.total_seconds())
     for slice_start in range(first, stop, step):
         yield slice_start, min(slice_start + step, stop) - 1
-
-
-def raw_order(item: object) -> RawOrder:
-    payload = item if isinstance(item, dict) else {"unreadable_item": item}
-    order_sn = payload.get("order_sn")
-    return RawOrder(
-        platform_order_id=order_sn if isinstance(order_sn, str) and order_sn else None,
-        platform_updated_at=parse_china_time(payload.get("updated_at")),
-        payload=payload,
-    )
 
 
 class PinduoduoConnector:
@@ -219,31 +182,8 @@ class PinduoduoConnector:
         return [raw_order(item) for item in items], has_next, total
 
     def to_order(self, raw: RawOrder) -> Order:
-        payload, reasons = raw.payload, []
-        order_sn = payload.get("order_sn")
-        if not isinstance(order_sn, str) or not order_sn:
-            reasons.append("order_sn is missing")
-        codes = tuple(payload.get(name) for name in STATUS_FIELDS)
-        readable = all(isinstance(c, int) and not isinstance(c, bool) for c in codes)
-        status = STATUS_TABLE.get(codes) if readable else None  # type: ignore[arg-type]
-        if status is None:
-            reasons.append(f"unknown status (order, confirm, refund) = {codes}")
-        created_at = _required_time(payload, "created_time", reasons)
-        updated_at = _required_time(payload, "updated_at", reasons)
-        paid_at = _optional_time(payload, "pay_time", reasons)
-        ship_by = _optional_time(payload, "last_ship_time", reasons)
-        total = _money(payload, "pay_amount", reasons)
-        postage = _money(payload, "postage", reasons, default=Decimal("0"))
-        lines = _lines(payload.get("item_list"), reasons)
-        if reasons:
-            raise MappingError(reasons)
-        return Order(
-            platform=PLATFORM, shop_code=self.shop_code, platform_order_id=order_sn,
-            platform_status=" ".join(f"{name}={code}" for name, code in zip(STATUS_FIELDS, codes)),
-            status=status, created_at=created_at, updated_at=updated_at, currency="CNY",
-            total_amount=total, shipping_fee=postage, receiver=_receiver(payload), lines=lines,
-            paid_at=paid_at, ship_by=ship_by, buyer_note=str(payload.get("buyer_memo") or ""),
-        )
+        """The internal order, or MappingError naming everything wrong with the payload."""
+        return order_from_payload(raw.payload, self.shop_code)
 
     # ---- tracking out --------------------------------------------------------------
 
@@ -342,85 +282,3 @@ def _translate(api: str, error: dict) -> ConnectorError:
         wait = RATE_LIMIT_WAIT_SECONDS
         return RateLimited(message, retry_after=wait, platform=PLATFORM, code=code, body=error)
     return kind(message, platform=PLATFORM, code=code, body=error)
-
-
-# ---- payload pieces ------------------------------------------------------------------
-
-
-def _required_time(payload: dict, name: str, reasons: list[str]) -> datetime:
-    moment = _optional_time(payload, name, reasons)
-    if moment is None and not payload.get(name):
-        reasons.append(f"{name} is missing")
-    return moment  # type: ignore[return-value]
-
-
-def _optional_time(payload: dict, name: str, reasons: list[str]) -> datetime | None:
-    value = payload.get(name)
-    moment = parse_china_time(value)
-    if moment is None and value not in (None, ""):
-        reasons.append(f"{name} {value!r} is not a yyyy-MM-dd HH:mm:ss time")
-    return moment
-
-
-def _money(payload: dict, name: str, reasons: list[str], default: Decimal | None = None) -> Decimal:
-    value = payload.get(name)
-    if value is None and default is not None:
-        return default
-    amount = _decimal(value)
-    if amount is None or amount < 0:
-        reasons.append(f"{name} {value!r} is not an amount in yuan")
-    return amount or Decimal("0")
-
-
-def _decimal(value: object) -> Decimal | None:
-    # str() first: a double such as 12.3 must become Decimal("12.3"), not its binary cousin.
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
-
-
-def _lines(items: object, reasons: list[str]) -> list[OrderLine]:
-    if not isinstance(items, list):
-        reasons.append("item_list is not a list")
-        return []
-    if not items:
-        reasons.append("item_list is empty")
-    lines = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            reasons.append(f"item_list[{index}] is not an object")
-            continue
-        count, price = item.get("goods_count"), _decimal(item.get("goods_price"))
-        if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-            reasons.append(f"item_list[{index}].goods_count {count!r} is not a positive integer")
-        if price is None or price < 0:
-            shown = item.get("goods_price")
-            reasons.append(f"item_list[{index}].goods_price {shown!r} is not an amount")
-        outer_id = item.get("outer_id")
-        lines.append(OrderLine(
-            sku=outer_id.strip() or None if isinstance(outer_id, str) else None,
-            quantity=count if isinstance(count, int) else 0, unit_price=price or Decimal("0"),
-            title=str(item.get("goods_name") or ""), platform_line_id=str(item.get("sku_id") or ""),
-        ))
-    return lines
-
-
-def _receiver(payload: dict) -> Receiver:
-    """Masks for reading; ciphertexts (present only while 待发货) kept for a decrypt later."""
-    ciphertexts = {"name": payload.get("receiver_name"), "phone": payload.get("receiver_phone"),
-                   "address": payload.get("receiver_address")}
-    return Receiver(
-        name=payload.get("receiver_name_mask") or None,
-        phone=payload.get("receiver_phone_mask") or None,
-        province=payload.get("province") or None,
-        city=payload.get("city") or None,
-        district=payload.get("town") or None,
-        address=payload.get("receiver_address_mask") or None,
-        country_code="CN",
-        masked=True,
-        encrypted={k: text for k, text in ciphertexts.items() if isinstance(text, str) and text},
-    )

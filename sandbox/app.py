@@ -7,6 +7,7 @@ faults over HTTP.
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timezone
 
 from fastapi import FastAPI, HTTPException
@@ -69,9 +70,13 @@ def create_app(state: SandboxState | None = None) -> FastAPI:
     @app.post("/_sandbox/shops")
     def add_shop(request: ShopRequest) -> dict:
         """Create a shop with seeded orders and return the credentials to reach it."""
-        return add_simulated_shop(
+        credentials = add_simulated_shop(
             state, request.platform, request.shop, request.orders, request.seed, request.span_hours
         )
+        # Tens of thousands of long-lived orders would otherwise be rescanned by every
+        # garbage collection while pages are served (measured: paging 8.5 s -> 4.8 s).
+        gc.freeze()
+        return credentials
 
     return app
 

@@ -5,38 +5,43 @@ It follows reference §6: MD5 signing over the sorted parameters, `<api>_respons
 confirm time, 30 min for the increment by update time), China-time strings, amounts as
 yuan doubles, and receiver data that is ciphertext plus masks while an order waits for
 shipment. The real gateway has no sandbox, so this is where the connector meets PDD's rules.
+How an order is dressed for the wire lives in `sandbox.pinduoduo_render`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from sandbox.model import SandboxState, SimLine, SimOrder, SimToken
+from sandbox.model import SandboxState, SimOrder, SimToken
+# Rendering lives in its own module; its names stay importable from here as before.
+from sandbox.pinduoduo_render import (  # noqa: F401
+    CHINA_TIME, DETAIL_ADDRESS, FULL_ADDRESS, NAME, PHONE, SHIP_PROMISE, STATUS_CODES, TIME_FORMAT,
+    china_time, confirm_time, decrypt, encrypt, mask_address, mask_name, mask_phone, order_sn,
+    receiver_fields, render_item, render_order, shipping_time, update_time,
+)
 
 PLATFORM = "pdd"
 ROUTER_PATH = "/pdd/api/router"
-CHINA_TIME = timezone(timedelta(hours=8))
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 CLOCK_SKEW_LIMIT_SECONDS = 600
 CONFIRM_WINDOW_LIMIT_SECONDS = 24 * 3600
 UPDATE_WINDOW_LIMIT_SECONDS = 30 * 60
 MAX_PAGE_SIZE = 100
 # Unverified: PDD documents no token lifetime (it depends on the app type and subscription).
 TOKEN_LIFETIME = timedelta(hours=24)
-# Simulator choice: PDD's usual promise is to ship within 48 h of the deal.
-SHIP_PROMISE = timedelta(hours=48)
 
 
 @dataclass(frozen=True)
@@ -70,19 +75,7 @@ LOGISTICS_COMPANIES = tuple(
 )
 COMPANIES_BY_ID = {company["id"]: company for company in LOGISTICS_COMPANIES}
 
-# neutral status -> (order_status, confirm_status, refund_status); see reference §6.3
-# A cancelled order is a deal called off (已取消) with the money returned (退款成功).
-STATUS_CODES = {
-    "unpaid": (1, 0, 1), "paid": (1, 1, 1), "shipped": (2, 1, 1), "delivered": (3, 1, 1),
-    "cancelled": (1, 2, 4),
-}
 ALL = 5  # order_status / refund_status filter value meaning "any"
-
-# pdd.open.decrypt.batch data_type values (reference §6.3)
-NAME, PHONE, FULL_ADDRESS, DETAIL_ADDRESS = 5, 6, 7, 8
-# Simulator-only key: ciphertexts must be stable across runs so payloads are reproducible.
-PII_KEY = b"pdd-sandbox-receiver-data"
-CIPHER_VERSION = b"\x02\x00\x00\x00\x00\x00"  # base64 "AgAAAAAA": real ciphertexts start "AgAAAA"
 
 
 class Refusal(Exception):
@@ -97,155 +90,6 @@ def sign(params: dict[str, str], client_secret: str) -> str:
     joined = "".join(key + params[key] for key in sorted(params) if key != "sign")
     digest = hashlib.md5((client_secret + joined + client_secret).encode("utf-8"))
     return digest.hexdigest().upper()
-
-
-# ---- rendering a neutral order as PDD sends it ------------------------------------
-
-
-def china_time(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return aware.astimezone(CHINA_TIME).strftime(TIME_FORMAT)
-
-
-def order_sn(order: SimOrder) -> str:
-    """'YYMMDD-' plus 15 digits; an affine map mod 10^15 keeps it unique and stable."""
-    scrambled = (order.order_id * 761_838_257 + 287_346_502_836) % 10**15
-    return f"{china_time(order.created_at)[2:10].replace('-', '')}-{scrambled:015d}"
-
-
-def confirm_time(order: SimOrder) -> datetime | None:
-    """The neutral model has no payment instant; a PDD order is created as it is paid."""
-    return None if order.status in ("unpaid", "cancelled") else order.created_at
-
-
-def shipping_time(order: SimOrder) -> datetime | None:
-    if order.status not in ("shipped", "delivered"):
-        return None
-    stamps = [e["shipped_at"] for e in order.tracking if isinstance(e.get("shipped_at"), datetime)]
-    if stamps:
-        return stamps[-1]
-    # generated orders carry no ship instant: the last update for shipped ones, else halfway
-    halfway = order.created_at + (order.updated_at - order.created_at) / 2
-    return order.updated_at if order.status == "shipped" else halfway
-
-
-def mask_name(name: str) -> str:
-    """'林*坤': first and last character kept; also the phone mask's shape over digits."""
-    if len(name) <= 2:
-        return name[:1] + "*" * (len(name) - 1)
-    return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
-def mask_phone(phone: str) -> str:
-    """First and last digit kept, as in the reference's sample '1*********5'."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    return mask_name(digits)
-
-
-def mask_address(detail: str) -> str:
-    # Simulator choice: the shape of PDD's address mask is not in the reference.
-    return detail[:3] + "****" if len(detail) > 3 else "*" * len(detail)
-
-
-def _keystream(nonce: bytes, length: int) -> bytes:
-    blocks = range(length // 32 + 1)
-    return b"".join(hashlib.sha256(PII_KEY + nonce + bytes([n])).digest() for n in blocks)[:length]
-
-
-def _nonce(body: bytes) -> bytes:
-    return hmac.new(PII_KEY, body, hashlib.sha256).digest()[:12]
-
-
-def encrypt(plaintext: str, data_type: int) -> str:
-    """Deterministic, reversible stand-in for PDD's ciphertext (not real cryptography)."""
-    body = bytes([data_type]) + plaintext.encode("utf-8")
-    nonce = _nonce(body)
-    sealed = bytes(a ^ b for a, b in zip(body, _keystream(nonce, len(body))))
-    blob = base64.b64encode(CIPHER_VERSION + nonce + sealed).decode()
-    tag = base64.b64encode(nonce[:6]).decode()
-    return f"${tag}${blob}$0$$" if data_type == PHONE else f"~{blob}~{tag}~0~~"
-
-
-def decrypt(ciphertext: str) -> tuple[int, str] | None:
-    parts = ciphertext.split("$") if ciphertext.startswith("$") else ciphertext.split("~")
-    if len(parts) < 3:
-        return None
-    try:
-        raw = base64.b64decode(parts[2] if ciphertext.startswith("$") else parts[1], validate=True)
-    except ValueError:
-        return None
-    head = len(CIPHER_VERSION)
-    nonce, sealed = raw[head : head + 12], raw[head + 12 :]
-    body = bytes(a ^ b for a, b in zip(sealed, _keystream(nonce, len(sealed))))
-    if not raw.startswith(CIPHER_VERSION) or not body or _nonce(body) != nonce:
-        return None
-    return body[0], body[1:].decode("utf-8", errors="replace")
-
-
-def receiver_fields(order: SimOrder, awaiting_shipment: bool) -> dict:
-    name, phone, detail = order.receiver_name or "", order.phone or "", order.address or ""
-    region = "".join(part or "" for part in (order.province, order.city, order.district))
-
-    def sealed(value: str, data_type: int) -> str:
-        # PDD hands out ciphertext only while the order is 待发货; afterwards "".
-        return encrypt(value, data_type) if awaiting_shipment and value else ""
-
-    return {
-        "receiver_name": sealed(name, NAME), "receiver_name_mask": mask_name(name),
-        "receiver_phone": sealed(phone, PHONE), "receiver_phone_mask": mask_phone(phone),
-        "receiver_address": sealed(detail, DETAIL_ADDRESS),
-        "receiver_address_mask": mask_address(detail),
-        "address": sealed(region + detail, FULL_ADDRESS),
-        "address_mask": region + mask_address(detail),
-        "open_address_id": sealed(f"{name}|{phone}|{region}{detail}", FULL_ADDRESS),
-    }
-
-
-def _stable_id(text: str) -> int:
-    return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:5], "big")
-
-
-def render_item(line: SimLine) -> dict:
-    return {
-        "goods_id": _stable_id(f"goods|{line.sku or line.title}"), "goods_name": line.title,
-        "goods_price": float(line.unit_price), "goods_count": line.quantity,
-        "goods_spec": "", "goods_img": "", "outer_goods_id": "",
-        "sku_id": _stable_id(f"sku|{line.sku or line.title}|{line.line_id}"),
-        "outer_id": line.sku or "",
-    }
-
-
-def render_order(order: SimOrder) -> dict:
-    order_status, confirm_status, refund_status = STATUS_CODES[order.status]
-    confirmed = confirm_time(order)
-    goods_amount = sum(line.unit_price * line.quantity for line in order.lines)
-    last = order.tracking[-1] if order.tracking else {}
-    return {
-        "order_sn": order_sn(order), "order_status": order_status,
-        "confirm_status": confirm_status, "refund_status": refund_status,
-        "after_sales_status": 0, "group_status": 1 if confirm_status == 1 else 0,
-        "risk_control_status": 0, "trade_type": 0,
-        "created_time": china_time(order.created_at),
-        "confirm_time": china_time(confirmed), "pay_time": china_time(confirmed),
-        "shipping_time": china_time(shipping_time(order)),
-        "receive_time": china_time(order.updated_at if order.status == "delivered" else None),
-        "updated_at": china_time(order.updated_at),
-        "last_ship_time": china_time(confirmed + SHIP_PROMISE if confirmed else None),
-        "goods_amount": float(goods_amount), "pay_amount": float(goods_amount + order.shipping_fee),
-        "postage": float(order.shipping_fee), "discount_amount": 0.0,
-        "seller_discount": 0.0, "platform_discount": 0.0, "pay_type": "WEIXIN",
-        "country": "中国", "province": order.province or "", "city": order.city or "",
-        "town": order.district or "",
-        **receiver_fields(order, awaiting_shipment=(order_status, confirm_status) == (1, 1)),
-        "tracking_number": last.get("tracking_number", ""),
-        "logistics_id": last.get("logistics_id", 0),
-        "extra_delivery_list": [], "item_list": [render_item(line) for line in order.lines],
-        "order_tag_list": [], "buyer_memo": order.note, "remark": "",
-    }
 
 
 # ---- request handling ------------------------------------------------------------
@@ -274,6 +118,86 @@ def _seconds(moment: datetime) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
 
 
+# ---- the shop's orders, sorted once ------------------------------------------------
+
+Clock = Callable[[SimOrder], "datetime | None"]
+_UPDATED_AT = attrgetter("updated_at")
+
+
+def _timeline(orders: list[SimOrder], clock: Clock) -> tuple[list[int], list[SimOrder]]:
+    """Orders that have a `clock` time, by (second, order_id), repeated ones side by side."""
+    keyed = sorted(
+        (_seconds(moment), order.order_id, position)
+        for position, order in enumerate(orders)
+        if (moment := clock(order)) is not None
+    )
+    return [key[0] for key in keyed], [orders[key[2]] for key in keyed]
+
+
+@dataclass
+class _ShopBook:
+    members: list[SimOrder]
+    update_times: list[datetime]
+    timelines: dict[Clock, tuple[list[int], list[SimOrder]]] = field(default_factory=dict)
+    by_sn: dict[str, SimOrder] | None = None
+
+
+class OrderIndex:
+    """Each shop's orders sorted by every list API's clock, and found by order_sn.
+
+    Filtering and sorting all of a shop's orders on every request made a fetch of many
+    small windows cost windows × orders; with sorted timelines a request is a bisect plus
+    the orders it returns. Orders are plain objects that the generator and tests change in
+    place, so each lookup first compares the shop's list and every order's update time
+    with those the index was built from (one attribute read per order, the one cost still
+    proportional to the shop) and rebuilds on a difference. As on PDD, a status change
+    comes with a new update time; our own writes also call `changed`. Callers hold
+    `state.lock`.
+    """
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self._books: dict[str, _ShopBook] = {}
+
+    def _book(self, shop: str) -> _ShopBook:
+        orders = self.state.shop_orders(shop)
+        book = self._books.get(shop)
+        if book is None or book.members != orders:
+            book = self._books[shop] = _ShopBook(list(orders), list(map(_UPDATED_AT, orders)))
+            return book
+        update_times = list(map(_UPDATED_AT, orders))
+        if update_times != book.update_times:
+            book.update_times, book.timelines = update_times, {}  # order_sn does not change
+        return book
+
+    def changed(self, shop: str) -> None:
+        """Forget the shop's timelines after a write moved one of its orders."""
+        book = self._books.get(shop)
+        if book is not None:
+            book.timelines = {}
+
+    def in_window(self, shop: str, clock: Clock, start: int, end: int) -> list[SimOrder]:
+        """Orders whose `clock` second lies in [start, end], in a stable paging order."""
+        book = self._book(shop)
+        if clock not in book.timelines:
+            book.timelines[clock] = _timeline(book.members, clock)
+        seconds, ordered = book.timelines[clock]
+        return ordered[bisect_left(seconds, start) : bisect_right(seconds, end)]
+
+    def find(self, shop: str, wanted_sn: str) -> SimOrder | None:
+        book = self._book(shop)
+        found = book.by_sn.get(wanted_sn) if book.by_sn is not None else None
+        if found is None or order_sn(found) != wanted_sn:  # unknown, or its id was edited
+            book.by_sn = {}
+            for order in book.members:
+                book.by_sn.setdefault(order_sn(order), order)  # the first one, as a scan would
+            found = book.by_sn.get(wanted_sn)
+        return found
+
+
+# ---- request handling ------------------------------------------------------------
+
+
 def _page(matches: list[SimOrder], params: dict) -> tuple[list[dict], int, bool]:
     page, size = _int_param(params, "page", 1), _int_param(params, "page_size", MAX_PAGE_SIZE)
     if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
@@ -293,16 +217,14 @@ def _status_filter(params: dict):
     return keep
 
 
-def _listing(clock, limit: int, window_keys: tuple[str, str], envelope: tuple[str, str]):
+def _listing(clock: Clock, limit: int, window_keys: tuple[str, str], envelope: tuple[str, str]):
     """Build a list API that pages the shop's orders whose `clock` falls in the window."""
 
-    def handle(state: SandboxState, shop: str, params: dict) -> dict:
+    def handle(index: OrderIndex, shop: str, params: dict) -> dict:
         start, end = _window(params, *window_keys, limit)
         keep = _status_filter(params)
-        with state.lock:
-            matches = [o for o in state.shop_orders(shop) if clock(o) and keep(o)]
-            matches = [o for o in matches if start <= _seconds(clock(o)) <= end]
-            matches.sort(key=lambda o: (_seconds(clock(o)), o.order_id))  # stable pages
+        with index.state.lock:
+            matches = [o for o in index.in_window(shop, clock, start, end) if keep(o)]
             rendered, total, has_next = _page(matches, params)
         response_key, list_key = envelope
         return {response_key: {list_key: rendered, "total_count": total, "has_next": has_next}}
@@ -317,30 +239,30 @@ list_by_confirm_time = _listing(
     ("order_list_get_response", "order_list"),
 )
 list_by_update_time = _listing(
-    lambda o: None if o.status == "unpaid" else o.updated_at, UPDATE_WINDOW_LIMIT_SECONDS,
+    update_time, UPDATE_WINDOW_LIMIT_SECONDS,
     ("start_updated_at", "end_updated_at"), ("order_sn_increment_get_response", "order_sn_list"),
 )
 
 
-def _find_order(state: SandboxState, shop: str, params: dict) -> SimOrder:
+def _find_order(index: OrderIndex, shop: str, params: dict) -> SimOrder:
     wanted = params.get("order_sn", "")
-    for order in state.shop_orders(shop):
-        if order_sn(order) == wanted:
-            return order
-    raise Refusal(ORDER_NOT_FOUND, wanted)
+    order = index.find(shop, wanted)
+    if order is None:
+        raise Refusal(ORDER_NOT_FOUND, wanted)
+    return order
 
 
-def order_information(state: SandboxState, shop: str, params: dict) -> dict:
-    with state.lock:
-        order_info = render_order(_find_order(state, shop, params))
+def order_information(index: OrderIndex, shop: str, params: dict) -> dict:
+    with index.state.lock:
+        order_info = render_order(_find_order(index, shop, params))
     return {"order_info_get_response": {"order_info": order_info}}
 
 
-def logistics_companies(state: SandboxState, shop: str | None, params: dict) -> dict:
+def logistics_companies(index: OrderIndex, shop: str | None, params: dict) -> dict:
     return {"logistics_companies_get_response": {"logistics_companies": list(LOGISTICS_COMPANIES)}}
 
 
-def online_send(state: SandboxState, shop: str, params: dict) -> dict:
+def online_send(index: OrderIndex, shop: str, params: dict) -> dict:
     logistics_id = _int_param(params, "logistics_id")
     tracking_number = params.get("tracking_number", "").strip()
     redelivery_type = _int_param(params, "redelivery_type", 1)
@@ -349,8 +271,8 @@ def online_send(state: SandboxState, shop: str, params: dict) -> dict:
     company = COMPANIES_BY_ID.get(logistics_id)
     if company is None or not company["available"]:
         raise Refusal(UNKNOWN_LOGISTICS, str(logistics_id))
-    with state.lock:
-        order = _find_order(state, shop, params)
+    with index.state.lock:
+        order = _find_order(index, shop, params)
         # 1 = first shipment of a 待发货 order; 2 = correct an order already shipped.
         if order.status != ("paid" if redelivery_type == 1 else "shipped"):
             raise Refusal(NOT_SHIPPABLE, "订单已发货" if order.status == "shipped" else order.status)
@@ -360,10 +282,11 @@ def online_send(state: SandboxState, shop: str, params: dict) -> dict:
             "tracking_number": tracking_number, "shipped_at": now,
         })
         order.status, order.updated_at = "shipped", now
+        index.changed(shop)
     return {"logistics_online_send_response": {"is_success": True}}
 
 
-def decrypt_batch(state: SandboxState, shop: str, params: dict) -> dict:
+def decrypt_batch(index: OrderIndex, shop: str, params: dict) -> dict:
     try:
         wanted = json.loads(params.get("data_list", ""))
     except ValueError:
@@ -436,6 +359,7 @@ def spoil(body: dict) -> dict | None:
 
 def build_router(state: SandboxState) -> APIRouter:
     router = APIRouter()
+    index = OrderIndex(state)
 
     @router.post(ROUTER_PATH)
     async def pdd_router(request: Request) -> Response:
@@ -450,7 +374,7 @@ def build_router(state: SandboxState) -> APIRouter:
             if kind == "rate_limit":
                 raise Refusal(THROTTLED)
             shop = authenticate(state, params, expired_by_fault=kind == "expired_token")
-            body = HANDLERS[params["type"]](state, shop, params)
+            body = HANDLERS[params["type"]](index, shop, params)
         except Refusal as refusal:
             return JSONResponse(error_body(refusal))
         if kind == "malformed":

@@ -8,11 +8,13 @@ orders it cannot use in the review queue with every reason and the raw payload.
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.events import emit_event
 
 from connectors.base import RawOrder
 from expectations.runner import validate_records
@@ -100,15 +102,15 @@ def _unreadable_entry(platform: str, shop_code: str, raw: RawOrder) -> ReviewEnt
 def clean_batch(shop_code: str, raws: list[RawOrder]) -> tuple[list[CleanedOrder], list[ReviewEntry], dict]:
     """Map and normalise; return the cleaned orders, the unmappable ones, and payloads by id."""
     access = shop_access(shop_code)
-    connector = connector_for(access)
     cleaned, parked, payloads = [], [], {}
-    for raw in raws:
-        payloads[raw.platform_order_id] = raw.payload
-        try:
-            cleaned.append(clean_order(connector.to_order(raw)))
-        except MappingError as error:
-            parked.append(ReviewEntry("clean", access.platform, shop_code, raw.platform_order_id,
-                                      error.reasons, raw.payload))
+    with closing(connector_for(access)) as connector:
+        for raw in raws:
+            payloads[raw.platform_order_id] = raw.payload
+            try:
+                cleaned.append(clean_order(connector.to_order(raw)))
+            except MappingError as error:
+                parked.append(ReviewEntry("clean", access.platform, shop_code, raw.platform_order_id,
+                                          error.reasons, raw.payload))
     return cleaned, parked, payloads
 
 
@@ -129,7 +131,19 @@ def validate_batch(cleaned: list[CleanedOrder], payloads: dict[str, Any]) -> Che
     if not outcome.success:
         get_run_logger().warning("quality suite 'orders' failed for %d of %d orders: %s",
                                  len(outcome.reasons_by_row), outcome.checked, outcome.failed_expectations)
+        _announce_quality_failure(cleaned[0].order, outcome)
     return checked
+
+
+def _announce_quality_failure(sample: Order, outcome) -> None:
+    """An event an automation can route to on-call; counts only, no personal data."""
+    emit_event(
+        event="oms.quality.failed",
+        resource={"prefect.resource.id": f"oms.shop.{sample.shop_code}",
+                  "oms.platform": sample.platform, "oms.suite": "orders"},
+        payload={"checked": outcome.checked, "failed": len(outcome.reasons_by_row),
+                 "by_reason": outcome.failed_expectations},
+    )
 
 
 @task(name="store-orders", **RETRYING)

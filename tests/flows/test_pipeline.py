@@ -69,7 +69,11 @@ def test_an_order_served_on_two_pages_is_stored_once(db, add_shop, sandbox):
     assert report.duplicates_merged >= 1
 
 
-def test_a_malformed_order_is_parked_with_reasons_and_payload_and_the_batch_is_stored(db, add_shop, sandbox):
+def test_a_malformed_order_is_parked_with_reasons_and_payload_and_the_batch_is_stored(db, add_shop, sandbox, monkeypatch):
+    import tasks.ingest
+
+    announced = []
+    monkeypatch.setattr(tasks.ingest, "emit_event", lambda **event: announced.append(event))
     shop = add_shop("shopify", orders=30, seed=5)
     broken = next(o for o in sandbox.state.orders[shop] if o.status == "paid")
     broken.phone = "12345"
@@ -85,6 +89,9 @@ def test_a_malformed_order_is_parked_with_reasons_and_payload_and_the_batch_is_s
     distinct_served = len({o.order_id for o in sandbox.state.orders[shop]})
     assert stored == distinct_served - len({e.platform_order_id for e in entries})
     assert stored > 0
+    [event] = announced
+    assert event["event"] == "oms.quality.failed" and event["resource"]["prefect.resource.id"] == f"oms.shop.{shop}"
+    assert event["payload"]["by_reason"]["receiver phone is missing or invalid"] >= 1
 
 
 def test_fulfil_reserves_what_exists_ships_it_and_the_platform_gets_the_tracking(db, add_shop, sandbox, carrier, stock_levels):

@@ -21,8 +21,9 @@ from connectors.pinduoduo import (
     sign_params,
 )
 from oms.domain.errors import MappingError, RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.order import OrderStatus
 from sandbox import pinduoduo as sim
-from sandbox.generator import populate
+from sandbox.generator import advance, populate
 from sandbox.model import SimLine, SimOrder
 
 UTC = timezone.utc
@@ -217,6 +218,42 @@ def test_an_order_updated_twice_is_fetched_with_its_latest_update_time(
     [[raw]] = list(pdd.fetch_orders(now - timedelta(minutes=30), now))
 
     assert raw.platform_updated_at == order.updated_at
+
+
+def test_orders_the_platform_changes_after_a_fetch_are_served_in_their_new_window(
+    sandbox, shop_name, credentials, now
+):
+    populate(sandbox.state, shop_name, count=60, seed=21, now=now, span_hours=4)
+    pdd = connect(sandbox, shop_name, credentials)
+    list(pdd.fetch_orders(now - timedelta(hours=5), now))  # the simulator has sorted them
+
+    changed = advance(sandbox.state, shop_name, seed=21, now=now, fraction=0.5)
+    latest = {raw.platform_order_id: raw
+              for page in pdd.fetch_orders(now - timedelta(minutes=10), now + timedelta(minutes=1))
+              for raw in page}
+
+    assert len(changed) >= 5
+    for order in changed:
+        raw = latest[sim.order_sn(order)]
+        assert raw.platform_updated_at == order.updated_at
+        if order.status == "cancelled":
+            assert pdd.to_order(raw).status == OrderStatus.CANCELLED
+
+
+def test_an_order_shipped_through_the_api_leaves_its_old_window_for_the_newest(
+    sandbox, shop_name, credentials, now
+):
+    order_sn = sim.order_sn(add_order(sandbox, shop_name, "paid", now - timedelta(hours=2)))
+    pdd = connect(sandbox, shop_name, credentials)
+    old_window = (now - timedelta(hours=3), now - timedelta(hours=1))
+    assert order_sn in served(pdd.fetch_orders(*old_window))
+
+    pdd.push_tracking(order_sn, "SF", "SF0000000001")
+
+    assert order_sn not in served(pdd.fetch_orders(*old_window))
+    newest = pdd.fetch_orders(now - timedelta(minutes=5), now + timedelta(minutes=1))
+    recent = [raw for page in newest for raw in page if raw.platform_order_id == order_sn]
+    assert [pdd.to_order(raw).status for raw in recent] == [OrderStatus.SHIPPED]
 
 
 # ---- faults --------------------------------------------------------------------------

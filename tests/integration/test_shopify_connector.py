@@ -15,7 +15,7 @@ from oms.domain.errors import MappingError, RateLimited, Rejected, TokenExpired,
 from oms.domain.order import OrderStatus
 from sandbox.generator import populate
 from sandbox.model import SimLine, SimOrder
-from sandbox.shopify import INVALID_TOKEN_BODY, register_shop, shop_base_url
+from sandbox.shopify import INVALID_TOKEN_BODY, LISTING_CAPACITY, register_shop, shop_base_url
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 WIDE_WINDOW = (NOW - timedelta(days=3), NOW + timedelta(minutes=1))
@@ -86,6 +86,41 @@ def test_the_link_header_offers_next_and_previous_and_only_limit_travels_with_th
     assert len(second.json()["orders"]) == 1 and 'rel="previous"' in second.headers["link"]
     assert "link" not in single.headers
     assert mixed.status_code == 400 and mixed.json() == {"errors": {"page_info": "Invalid value."}}
+
+
+def test_an_order_changed_while_paging_keeps_its_place_and_shows_its_new_state(
+    sandbox, shop_name
+):
+    orders = [sim_order(9151 + n, NOW - timedelta(minutes=30 - n)) for n in range(3)]
+    add_orders(sandbox, shop_name, orders)
+    connector = connect(sandbox, shop_name, page_size=2)
+    pages = connector.fetch_orders(*WIDE_WINDOW)
+
+    first = next(pages)
+    with sandbox.state.lock:  # between two pages, a served order and an unserved one change
+        orders[0].address, orders[0].updated_at = "海淀区中关村大街2号", NOW
+        orders[2].status, orders[2].updated_at = "cancelled", NOW - timedelta(seconds=1)
+    rest = [raw for page in pages for raw in page]
+
+    assert [raw.platform_order_id for raw in first + rest] == ["9151", "9152", "9153"]
+    assert connector.to_order(rest[0]).status is OrderStatus.CANCELLED
+
+
+def test_a_cursor_still_pages_after_many_other_listings_were_started(sandbox, shop_name):
+    orders = [sim_order(9161 + n, NOW - timedelta(minutes=30 - n)) for n in range(3)]
+    add_orders(sandbox, shop_name, orders)
+    token = register_shop(sandbox.state, shop_name, NOW)["access_token"]
+    headers = {"X-Shopify-Access-Token": token}
+    url = orders_url(sandbox, shop_name)
+    with httpx.Client(headers=headers) as client:
+        first = client.get(url, params={"status": "any", "limit": 2})
+        for _ in range(LISTING_CAPACITY + 1):  # each first page starts a listing
+            client.get(url, params={"status": "any", "limit": 1})
+        next_url = re.search(r'<([^>]+)>; rel="next"', first.headers["link"]).group(1)
+        second = client.get(next_url)
+
+    assert second.status_code == 200
+    assert [order["id"] for order in second.json()["orders"]] == [9163]
 
 
 def test_only_orders_updated_inside_the_half_open_window_are_fetched(sandbox, shop_name):

@@ -181,6 +181,13 @@ def test_times_are_read_as_china_time_and_stored_as_utc():
     assert parse_china_time("") is None
 
 
+def test_impossible_times_are_unreadable_and_unpadded_ones_are_still_read():
+    assert parse_china_time("2024-02-30 10:00:00") is None
+    assert parse_china_time("2024-03-01 24:00:00") is None
+    assert parse_china_time("2024-3-2 0:30:05") == datetime(2024, 3, 1, 16, 30, 5, tzinfo=UTC)
+    assert parse_china_time("0001-01-01 00:00:00") is None  # before the first UTC instant
+
+
 def test_a_payload_too_broken_to_key_still_becomes_a_raw_order():
     raw = raw_order({"updated_at": "yesterday"})
     assert (raw.platform_order_id, raw.platform_updated_at) == (None, None)
