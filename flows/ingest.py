@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
@@ -15,8 +16,8 @@ from tasks.ingest import (
     clean_batch,
     fetch_and_land,
     plan_window,
+    Window,
     store_batch,
-    top_reasons,
     validate_batch,
 )
 
@@ -40,11 +41,25 @@ class IngestReport:
 @flow(name="ingest-orders", log_prints=False)
 def ingest_orders(shop_code: str, until: datetime | None = None) -> IngestReport:
     window = plan_window(shop_code, until)
-    fetched = fetch_and_land(shop_code, window)
-    report = IngestReport(shop_code, window.start.isoformat(), window.end.isoformat(),
-                          fetched=len(fetched.raws) + fetched.unreadable, pages=fetched.pages,
-                          new_payloads=fetched.landed_new, quarantined=fetched.unreadable)
-    parked_all = []
+    report = IngestReport(shop_code, window.start.isoformat(), window.end.isoformat())
+    reasons: Counter = Counter()
+    # Slice by time so memory stays bounded on a long backfill, and a crash half-way
+    # resumes from the last committed slice instead of from the start.
+    for piece in window.slices(timedelta(hours=get_settings().ingest_slice_hours)):
+        _ingest_slice(shop_code, piece, report, reasons)
+        # Only now is every order of the slice committed, so only now may the sync move on.
+        advance_watermark(shop_code, piece)
+    report.top_reasons = reasons.most_common(3)
+    _publish(report)
+    return report
+
+
+def _ingest_slice(shop_code: str, piece: Window, report: IngestReport, reasons: Counter) -> None:
+    fetched = fetch_and_land(shop_code, piece)
+    report.fetched += len(fetched.raws) + fetched.unreadable
+    report.pages += fetched.pages
+    report.new_payloads += fetched.landed_new
+    report.quarantined += fetched.unreadable
     size = get_settings().batch_size
     for start in range(0, len(fetched.raws), size):
         # quote(): Prefect would otherwise walk every nested value of the batch looking
@@ -53,17 +68,12 @@ def ingest_orders(shop_code: str, until: datetime | None = None) -> IngestReport
         checked = validate_batch(quote(cleaned), quote(payloads))
         parked = unmappable + checked.parked
         stored, newly_parked = store_batch(quote(checked.passed), quote(parked))
-        parked_all.extend(parked)
+        reasons.update(reason for entry in parked for reason in entry.reasons)
         report.stored_new += stored.inserted
         report.updated += stored.updated
         report.duplicates_merged += stored.merged_in_batch + stored.unchanged
         report.quarantined += len(parked)
         report.newly_quarantined += newly_parked
-    # Only now is every order of the window committed, so only now may the sync move on.
-    advance_watermark(shop_code, window)
-    report.top_reasons = top_reasons(parked_all)
-    _publish(report)
-    return report
 
 
 def _publish(report: IngestReport) -> None:

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     ingest_overlap_minutes: int = 5
     # How far back the first run of a new shop looks.
     initial_lookback_hours: int = 72
+    # Ingest walks its window in slices of this length, moving the watermark after each.
+    ingest_slice_hours: float = 12.0
     # Orders per clean/validate/store task run.
     batch_size: int = 5000
     # Orders per allocation, shipping and write-back task run.

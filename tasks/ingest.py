@@ -7,7 +7,6 @@ orders it cannot use in the review queue with every reason and the raw payload.
 
 from __future__ import annotations
 
-from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,6 +32,14 @@ from tasks.resources import connector_for, engine, http_client, shop_access
 class Window:
     start: datetime
     end: datetime
+
+    def slices(self, length: timedelta) -> list["Window"]:
+        """Consecutive windows of at most `length` covering this one, oldest first."""
+        pieces, start = [], self.start
+        while start < self.end:
+            pieces.append(Window(start, min(start + length, self.end)))
+            start = pieces[-1].end
+        return pieces
 
 
 @dataclass
@@ -161,8 +168,3 @@ def store_batch(orders: list[Order], parked: list[ReviewEntry]) -> tuple[StoreRe
 def advance_watermark(shop_code: str, window: Window) -> None:
     with engine().begin() as conn:
         move_watermark(conn, shop_code, window.end, now_utc())
-
-
-def top_reasons(entries: list[ReviewEntry], limit: int = 3) -> list[tuple[str, int]]:
-    counts = Counter(reason for entry in entries for reason in entry.reasons)
-    return counts.most_common(limit)
