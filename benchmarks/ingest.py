@@ -193,12 +193,14 @@ def max_rss_mib() -> float:
 
 def print_table(results: list[dict]) -> None:
     columns = ["database", "platform", "fetched", "stored", "pipeline_s", "pipeline_orders_per_s",
-               "floor_s", "floor_orders_per_s", "peak_rss_mib"]
+               "floor_s", "floor_orders_per_s", "rss_before_mib", "peak_rss_mib"]
     widths = {c: max(len(c), *(len(str(r[c])) for r in results)) for c in columns}
     print("  ".join(c.rjust(widths[c]) for c in columns))
     for row in results:
         print("  ".join(str(row[c]).rjust(widths[c]) for c in columns))
-    print("\nfloor = plain bulk INSERT of the same order and line rows into the same database, "
+    print("\nrss_before = resident memory after imports and Prefect start-up, before the run; "
+          "peak_rss = the process's high-water mark after it.")
+    print("floor = plain bulk INSERT of the same order and line rows into the same database, "
           "same run; pipeline = fetch over HTTP + land raw + clean + validate (GX) + upsert, through Prefect.")
 
 

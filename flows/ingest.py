@@ -12,11 +12,12 @@ from prefect.utilities.annotations import quote
 
 from oms.config import get_settings
 from tasks.ingest import (
+    Window,
     advance_watermark,
     clean_batch,
     fetch_and_land,
     plan_window,
-    Window,
+    review_snapshot,
     store_batch,
     validate_batch,
 )
@@ -50,7 +51,7 @@ def ingest_orders(shop_code: str, until: datetime | None = None) -> IngestReport
         # Only now is every order of the slice committed, so only now may the sync move on.
         advance_watermark(shop_code, piece)
     report.top_reasons = reasons.most_common(3)
-    _publish(report)
+    _publish(report, review_snapshot(shop_code))
     return report
 
 
@@ -76,11 +77,18 @@ def _ingest_slice(shop_code: str, piece: Window, report: IngestReport, reasons: 
         report.newly_quarantined += newly_parked
 
 
-def _publish(report: IngestReport) -> None:
+def _publish(report: IngestReport, waiting: list[dict]) -> None:
     row = asdict(report)
     row["top_reasons"] = "; ".join(f"{reason} ({n})" for reason, n in report.top_reasons)
+    key = report.shop_code.lower().replace("_", "-")
     create_table_artifact(
-        key=f"ingest-{report.shop_code}".lower().replace("_", "-"),
+        key=f"ingest-{key}",
         table=[row],
         description=f"Ingest of shop {report.shop_code}: counts and the main quarantine reasons",
     )
+    if waiting:
+        create_table_artifact(
+            key=f"review-queue-{key}",
+            table=waiting,
+            description=f"Newest open review-queue entries of {report.shop_code} (no personal data)",
+        )

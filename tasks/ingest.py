@@ -19,7 +19,7 @@ from connectors.base import RawOrder
 from expectations.runner import validate_records
 from oms.config import get_settings
 from oms.db.orders import LandedPayload, StoreResult, land_raw_orders, store_orders
-from oms.db.review import ReviewEntry, park, resolve_superseded
+from oms.db.review import ReviewEntry, open_entries, park, resolve_superseded
 from oms.db.shops import get_watermark, move_watermark
 from oms.domain.cleaning import CleanedOrder, clean_order
 from oms.domain.errors import MappingError
@@ -162,6 +162,19 @@ def store_batch(orders: list[Order], parked: list[ReviewEntry]) -> tuple[StoreRe
         result = store_orders(conn, orders, now=now)
         resolve_superseded(conn, [o.global_key for o in orders], now)
     return result, newly_parked
+
+
+@task(name="review-queue-snapshot", **BATCH_TASK)
+def review_snapshot(shop_code: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest open review entries of a shop, for operators in the UI. Reasons and ids
+    only: the payloads carry buyers' personal data and stay in the database."""
+    with engine().connect() as conn:
+        entries = open_entries(conn, shop_code, limit)
+    return [
+        {"entry": e["id"], "stage": e["stage"], "order": e["platform_order_id"] or "-",
+         "reasons": "; ".join(e["reasons"]), "since": e["created_at"].isoformat(timespec="seconds")}
+        for e in entries
+    ]
 
 
 @task(name="move-watermark", **BATCH_TASK)

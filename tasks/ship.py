@@ -2,7 +2,8 @@
 
 A parcel the carrier refuses (a bad address, say) is parked for a person with the
 carrier's reason; the rest of the batch ships. Outages and rate limits fail the task so
-its retry policy tries the batch again; orders that already got a waybill are skipped.
+its retry policy tries the batch again; the carrier answers an order it has already
+seen with the number it issued then, so a retried batch never gets two waybills.
 """
 
 from __future__ import annotations

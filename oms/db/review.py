@@ -63,11 +63,12 @@ def park(conn: Connection, entries: list[ReviewEntry], now: datetime) -> int:
     return len(conn.execute(statement, rows).all())
 
 
-def open_entries(conn: Connection, shop_code: str | None = None) -> list[dict]:
+def open_entries(conn: Connection, shop_code: str | None = None, limit: int | None = None) -> list[dict]:
     query = select(review_queue).where(review_queue.c.resolved_at.is_(None))
     if shop_code:
         query = query.where(review_queue.c.shop_code == shop_code)
-    return [dict(row._mapping) for row in conn.execute(query.order_by(review_queue.c.id))]
+    query = query.order_by(review_queue.c.id.desc() if limit else review_queue.c.id).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
 
 
 def count_open_by_stage(conn: Connection) -> dict[str, int]:

@@ -26,6 +26,22 @@ def make_clean(order: SimOrder) -> SimOrder:
     return order
 
 
+def latest_artifact_table(key: str) -> list[dict]:
+    import json
+
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    # Prefect 3.8.8's own client sends nulls this server refuses (422), so ask the API
+    # directly for the newest artifact under the key.
+    response = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/latest/filter",
+                          json={"artifacts": {"key": {"any_": [key]}}, "limit": 1, "offset": 0})
+    response.raise_for_status()
+    [latest] = response.json()
+    data = latest["data"]
+    return json.loads(data) if isinstance(data, str) else data
+
+
 def table_rows(db, table) -> list[dict]:
     with db.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.id))]
@@ -91,6 +107,10 @@ def test_a_malformed_order_is_parked_with_reasons_and_payload_and_the_batch_is_s
     distinct_served = len({o.order_id for o in sandbox.state.orders[shop]})
     assert stored == distinct_served - len({e.platform_order_id for e in entries})
     assert stored > 0
+    review_table = latest_artifact_table(f"review-queue-{shop}")
+    row = next(r for r in review_table if r["order"] == str(broken.order_id))
+    assert "receiver phone is missing or invalid" in row["reasons"]
+    assert "12345" not in str(review_table)  # reasons and ids only, no buyer data
     assert announced and all(e["event"] == "oms.quality.failed" for e in announced)
     assert {e["resource"]["prefect.resource.id"] for e in announced} == {f"oms.shop.{shop}"}
     assert sum(e["payload"]["by_reason"].get("receiver phone is missing or invalid", 0) for e in announced) >= 1
