@@ -276,8 +276,9 @@ def test_a_pushed_order_comes_back_shipped_in_the_next_fetch(sandbox, shop_name)
     add_orders(sandbox, shop_name, [sim_order(9501, NOW - timedelta(hours=1))])
     connector = connect(sandbox, shop_name)
     connector.push_tracking("9501", "EMS", "EA123456789CN")
+    pushed_at = datetime.now(timezone.utc)  # the push stamps the real clock, not NOW
 
-    [[raw]] = list(connector.fetch_orders(NOW - timedelta(minutes=1), NOW + timedelta(minutes=1)))
+    [[raw]] = list(connector.fetch_orders(pushed_at - timedelta(minutes=1), pushed_at + timedelta(minutes=1)))
 
     assert connector.to_order(raw).status is OrderStatus.SHIPPED
     assert raw.payload["fulfillments"][0]["tracking_company"] == "China Post"
