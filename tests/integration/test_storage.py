@@ -188,3 +188,19 @@ def test_concurrent_allocations_never_sell_a_unit_twice(db):
         reserved_counter, on_hand = conn.execute(select(stock.c.reserved, stock.c.on_hand)).one()
     assert not errors
     assert reserved_rows == reserved_counter == 10 and on_hand == 10
+
+
+def test_oms_db_upgrade_creates_the_schema_on_the_configured_database(tmp_path, monkeypatch):
+    from sqlalchemy import create_engine
+
+    from oms.cli import main
+    from oms.config import reset_settings
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("OMS_DATABASE_URL", url)
+    reset_settings()
+    try:
+        assert main(["db", "upgrade"]) == 0
+    finally:
+        reset_settings()
+    assert REQUIRED_TABLES <= set(inspect(create_engine(url)).get_table_names())
