@@ -24,11 +24,8 @@ from connectors.base import PushResult, RawOrder, ShopAccess
 # The mapping's public names are re-exported: callers (and tests) know them from here.
 from connectors.shopify_mapping import (
     PLATFORM,
-    STATUS_BY_SHOPIFY_STATE,
-    ShopifyState,
     map_order,
     raw_order,
-    shopify_state,
 )
 from oms.domain.errors import RateLimited, Rejected, TokenExpired, Unavailable
 from oms.domain.order import Order

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, quote_plus
 
 from fastapi import APIRouter, Request, Response
 
-from sandbox.generator import is_known_province
+from sandbox.geography import is_known_province
 from sandbox.model import Fault, SandboxState
 
 SERVICE_PATH = "/sf/std/service"

@@ -19,6 +19,12 @@ from decimal import Decimal
 
 from faker import Faker
 
+from sandbox.geography import (
+    GEOGRAPHY,
+    LANDLINE_AREA_CODES,
+    MOBILE_PREFIXES,
+    UNKNOWN_PROVINCE,
+)
 from sandbox.model import SandboxState, SimLine, SimOrder
 
 # How often each kind of dirt appears: per order, except the two line defects, which
@@ -59,61 +65,6 @@ STATUS_WEIGHTS = {"paid": 80, "unpaid": 8, "cancelled": 6, "shipped": 4, "delive
 FIRST_ORDER_ID = 100_001
 NEWEST_ORDER_AGE = timedelta(minutes=5)
 NEWEST_UPDATE_AGE = timedelta(minutes=1)
-UNKNOWN_PROVINCE = "火星省"
-
-# Mobile prefixes that the `phonenumbers` metadata accepts for CN.
-MOBILE_PREFIXES = (
-    "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152",
-    "155", "156", "157", "158", "159", "166", "176", "177", "180", "181", "182", "183",
-    "185", "186", "187", "188", "189", "198", "199",
-)  # fmt: skip
-LANDLINE_AREA_CODES = ("010", "021", "020", "0755", "0571", "028", "025", "027")
-
-# Standard province name, the short forms buyers type, one city and some of its districts.
-GEOGRAPHY: tuple[tuple[str, tuple[str, ...], str, tuple[str, ...]], ...] = (
-    ("北京市", ("北京", "京"), "北京市", ("朝阳区", "海淀区", "东城区")),
-    ("天津市", ("天津", "津"), "天津市", ("和平区", "南开区")),
-    ("上海市", ("上海", "沪"), "上海市", ("浦东新区", "徐汇区", "静安区")),
-    ("重庆市", ("重庆", "渝"), "重庆市", ("渝中区", "江北区")),
-    ("河北省", ("河北", "冀"), "石家庄市", ("长安区", "桥西区")),
-    ("山西省", ("山西", "晋"), "太原市", ("小店区", "迎泽区")),
-    ("辽宁省", ("辽宁", "辽"), "沈阳市", ("和平区", "沈河区")),
-    ("吉林省", ("吉林", "吉"), "长春市", ("朝阳区", "南关区")),
-    ("黑龙江省", ("黑龙江", "黑"), "哈尔滨市", ("南岗区", "道里区")),
-    ("江苏省", ("江苏", "苏"), "南京市", ("玄武区", "鼓楼区")),
-    ("浙江省", ("浙江", "浙"), "杭州市", ("西湖区", "上城区", "滨江区")),
-    ("安徽省", ("安徽", "皖"), "合肥市", ("蜀山区", "包河区")),
-    ("福建省", ("福建", "闽"), "福州市", ("鼓楼区", "台江区")),
-    ("江西省", ("江西", "赣"), "南昌市", ("东湖区", "西湖区")),
-    ("山东省", ("山东", "鲁"), "济南市", ("历下区", "市中区")),
-    ("河南省", ("河南", "豫"), "郑州市", ("金水区", "二七区")),
-    ("湖北省", ("湖北", "鄂"), "武汉市", ("武昌区", "江汉区")),
-    ("湖南省", ("湖南", "湘"), "长沙市", ("岳麓区", "芙蓉区")),
-    ("广东省", ("广东", "粤"), "深圳市", ("南山区", "福田区", "宝安区")),
-    ("海南省", ("海南", "琼"), "海口市", ("龙华区", "美兰区")),
-    ("四川省", ("四川", "川"), "成都市", ("武侯区", "锦江区")),
-    ("贵州省", ("贵州", "黔"), "贵阳市", ("南明区", "云岩区")),
-    ("云南省", ("云南", "滇"), "昆明市", ("五华区", "盘龙区")),
-    ("陕西省", ("陕西", "陕"), "西安市", ("雁塔区", "碑林区")),
-    ("甘肃省", ("甘肃", "甘"), "兰州市", ("城关区", "七里河区")),
-    ("青海省", ("青海", "青"), "西宁市", ("城中区", "城西区")),
-    ("内蒙古自治区", ("内蒙古", "内蒙"), "呼和浩特市", ("新城区", "赛罕区")),
-    ("广西壮族自治区", ("广西", "桂"), "南宁市", ("青秀区", "兴宁区")),
-    ("西藏自治区", ("西藏", "藏"), "拉萨市", ("城关区", "堆龙德庆区")),
-    ("宁夏回族自治区", ("宁夏", "宁"), "银川市", ("兴庆区", "金凤区")),
-    ("新疆维吾尔自治区", ("新疆", "新"), "乌鲁木齐市", ("天山区", "沙依巴克区")),
-)
-
-KNOWN_PROVINCE_NAMES = frozenset(
-    name for standard, aliases, _, _ in GEOGRAPHY for name in (standard, *aliases)
-)
-
-
-def is_known_province(name: str) -> bool:
-    """True for a standard province name or one of the short forms buyers use."""
-    return name.strip() in KNOWN_PROVINCE_NAMES
-
-
 @dataclass(frozen=True)
 class CatalogItem:
     sku: str

@@ -42,7 +42,6 @@ from sandbox.shopify_render import (
     aware,
     broken_copy,
     decode_cursor,
-    financial_status,
     is_closed,
     link_header,
     render_fulfillment,

@@ -7,7 +7,7 @@ import threading
 import pytest
 from datetime import timezone
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, inspect, select
 
 from oms.db.orders import LandedPayload, land_raw_orders, store_orders
 from oms.db.review import ReviewEntry, open_entries, park

@@ -9,14 +9,8 @@ from decimal import Decimal
 import phonenumbers
 import pytest
 
-from sandbox.generator import (
-    DIRT_RATES,
-    GEOGRAPHY,
-    UNKNOWN_PROVINCE,
-    advance,
-    is_known_province,
-    populate,
-)
+from sandbox.generator import DIRT_RATES, advance, populate
+from sandbox.geography import GEOGRAPHY, UNKNOWN_PROVINCE, is_known_province
 from sandbox.model import SandboxState
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

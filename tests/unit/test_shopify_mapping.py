@@ -13,17 +13,12 @@ from decimal import Decimal
 import pytest
 
 from connectors.base import RawOrder, ShopAccess
-from connectors.shopify import (
-    STATUS_BY_SHOPIFY_STATE,
-    TRACKING_COMPANY_BY_CARRIER,
-    ShopifyConnector,
-    map_order,
-    raw_order,
-)
+from connectors.shopify import TRACKING_COMPANY_BY_CARRIER, ShopifyConnector
+from connectors.shopify_mapping import STATUS_BY_SHOPIFY_STATE, map_order, raw_order
 from oms.domain.errors import MappingError
 from oms.domain.order import OrderStatus
 from sandbox.model import SimLine, SimOrder
-from sandbox.shopify import render_order
+from sandbox.shopify_render import render_order
 
 OUR_CARRIERS = ("SF", "ZTO", "YTO", "STO", "YUNDA", "JD", "EMS", "JT")
 
