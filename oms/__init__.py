@@ -1,0 +1,1 @@
+"""The core of the order pipeline: settings, pure domain rules, storage and the `oms` command."""

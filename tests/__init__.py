@@ -1,0 +1,1 @@
+"""Tests: unit (pure domain), integration (databases, connectors against the sandbox), flows."""

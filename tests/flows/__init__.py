@@ -1,0 +1,1 @@
+"""Flow tests: the real Prefect engine under one session-scoped test harness."""

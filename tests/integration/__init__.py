@@ -1,0 +1,1 @@
+"""Integration tests: real databases and real HTTP against the sandbox."""

@@ -1,0 +1,1 @@
+"""Unit tests of pure code: no database, no network."""
