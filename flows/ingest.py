@@ -40,16 +40,23 @@ class IngestReport:
 
 
 @flow(name="ingest-orders", log_prints=False)
-def ingest_orders(shop_code: str, until: datetime | None = None) -> IngestReport:
-    window = plan_window(shop_code, until)
+def ingest_orders(
+    shop_code: str, until: datetime | None = None, since: datetime | None = None
+) -> IngestReport:
+    """Bring one shop's orders up to date; pass `since` (and `until`) to backfill a window
+    without moving the shop's watermark."""
+    window = plan_window(shop_code, until, since)
     report = IngestReport(shop_code, window.start.isoformat(), window.end.isoformat())
     reasons: Counter = Counter()
     # Slice by time so memory stays bounded on a long backfill, and a crash half-way
     # resumes from the last committed slice instead of from the start.
     for piece in window.slices(timedelta(hours=get_settings().ingest_slice_hours)):
         _ingest_slice(shop_code, piece, report, reasons)
-        # Only now is every order of the slice committed, so only now may the sync move on.
-        advance_watermark(shop_code, piece)
+        # Only now is every order of the slice committed, so only now may the sync move
+        # on. A backfill leaves the watermark alone: it says nothing about the time
+        # between its window and the last sync.
+        if since is None:
+            advance_watermark(shop_code, piece)
     report.top_reasons = reasons.most_common(3)
     _publish(report, review_snapshot(shop_code))
     return report

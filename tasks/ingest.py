@@ -61,13 +61,16 @@ def now_utc() -> datetime:
 
 
 @task(name="plan-window", **BATCH_TASK)
-def plan_window(shop_code: str, until: datetime | None = None) -> Window:
-    """From the last watermark, minus the overlap, up to now (or `until`)."""
+def plan_window(shop_code: str, until: datetime | None = None, since: datetime | None = None) -> Window:
+    """From the last watermark, minus the overlap, up to now; `since` and `until` give an
+    explicit window instead, for a backfill."""
     settings = get_settings()
     end = until or now_utc()
     with engine().connect() as conn:
         watermark = get_watermark(conn, shop_code)
-    if watermark is None:
+    if since is not None:
+        start = since
+    elif watermark is None:
         start = end - timedelta(hours=settings.initial_lookback_hours)
     else:
         start = watermark - timedelta(minutes=settings.ingest_overlap_minutes)

@@ -66,6 +66,29 @@ def test_ingesting_twice_over_the_same_window_leaves_the_same_rows(db, add_shop,
     assert second.stored_new == 0 and second.updated == 0
 
 
+def test_a_backfill_stores_only_its_window_and_leaves_the_watermark_alone(db, add_shop, sandbox):
+    from datetime import datetime, timedelta, timezone
+
+    from oms.db.shops import get_watermark
+
+    shop = add_shop("shopify", orders=80, seed=8)
+    now = datetime.now(timezone.utc)
+    since, until = now - timedelta(hours=24), now - timedelta(hours=12)
+    ingest_orders(shop, until=until, since=since)
+    with db.connect() as conn:
+        times = conn.execute(select(orders.c.platform_updated_at).where(orders.c.shop_code == shop)).scalars().all()
+        watermark = get_watermark(conn, shop)
+    served_in_window = {o.order_id for o in sandbox.state.orders[shop] if since <= o.updated_at < until}
+    assert times and all(since <= t < until for t in times)
+    assert len(times) <= len(served_in_window)
+    assert watermark is None
+    ingest_orders(shop)  # the regular sync still starts from the initial look-back
+    with db.connect() as conn:
+        assert get_watermark(conn, shop) is not None
+        oldest = conn.execute(select(func.min(orders.c.platform_updated_at)).where(orders.c.shop_code == shop)).scalar_one()
+    assert oldest < since
+
+
 def test_an_order_served_on_two_pages_is_stored_once(db, add_shop, sandbox, monkeypatch):
     monkeypatch.setenv("OMS_INGEST_SLICE_HOURS", "1000")  # one slice: pages of the whole window
     reset_settings()
