@@ -42,10 +42,13 @@ def validate_records(suite_name: str, records: list[dict[str, Any]]) -> SuiteOut
     if not records:
         return SuiteOutcome(checked=0)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # GX announces a temporary docs folder at INFO on every ephemeral context.
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     import pandas as pd
+
+    # GX announces a temporary docs folder at INFO on every ephemeral context; its import
+    # sets its own logger levels, so quieten it after importing.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 
     suite = _build_suite(gx, load_suite_definition(suite_name))
     context = gx.get_context(mode="ephemeral")

@@ -12,12 +12,13 @@ import os
 import random
 from datetime import datetime, timezone
 
-from sqlalchemy import case, func, select
+from sqlalchemy import distinct, func, select
 
 from oms.config import get_settings, reset_settings
 from oms.db.engine import get_engine
 from oms.db.migrate import upgrade
-from oms.db.schema import orders, shipments
+from oms.db.schema import orders, reservations, shipments
+from oms.domain.order import OrderStatus
 from oms.db.shops import save_shop, save_skus, save_warehouse, set_on_hand
 from sandbox.app import add_simulated_shop
 from sandbox.carrier import register_partner
@@ -87,40 +88,39 @@ def _run_pipeline() -> dict:
 
 
 def _table_rows(database_url: str, reports: dict) -> list[dict]:
-    shipped = func.count(shipments.c.id)
-    pushed = func.count(shipments.c.tracking_pushed_at)
-    query = (
-        select(
-            orders.c.shop_code,
-            func.count(orders.c.id).label("stored"),
-            func.sum(case((orders.c.status.in_(("allocated", "shipped")), 1), else_=0)).label("allocated"),
-            func.sum(case((orders.c.status == "backordered", 1), else_=0)).label("out_of_stock"),
-            shipped.label("shipped"),
-            pushed.label("written_back"),
-        )
-        .select_from(orders.outerjoin(shipments, shipments.c.order_id == orders.c.id))
-        .group_by(orders.c.shop_code)
-    )
     with get_engine(database_url).connect() as conn:
-        totals = {row.shop_code: row for row in conn.execute(query)}
+        stored = _count_by_shop(conn, select(orders.c.shop_code, func.count()))
+        # Reservations, not statuses: orders the platform already reported shipped were
+        # never allocated by us and must not be counted as if they were.
+        allocated = _count_by_shop(conn, select(orders.c.shop_code, func.count(distinct(reservations.c.order_id)))
+                                   .select_from(reservations.join(orders, orders.c.id == reservations.c.order_id)))
+        waiting = _count_by_shop(conn, select(orders.c.shop_code, func.count())
+                                 .where(orders.c.status == OrderStatus.BACKORDERED.value))
+        ours = shipments.join(orders, orders.c.id == shipments.c.order_id)
+        shipped = _count_by_shop(conn, select(orders.c.shop_code, func.count()).select_from(ours))
+        written_back = _count_by_shop(conn, select(orders.c.shop_code, func.count()).select_from(ours)
+                                      .where(shipments.c.tracking_pushed_at.is_not(None)))
     rows = []
     for code, platform, *_ in DEMO_SHOPS:
         ingest = reports["ingest"][code]
-        total = totals.get(code)
         rows.append({
             "shop": code,
             "platform": platform,
             "fetched": ingest.fetched,
             "quarantined": ingest.quarantined,
             "duplicates merged": ingest.duplicates_merged,
-            "stored (all runs)": total.stored if total else 0,
-            "allocated": int(total.allocated or 0) if total else 0,
-            "out of stock": int(total.out_of_stock or 0) if total else 0,
-            "shipped": total.shipped if total else 0,
-            "tracking written back": total.written_back if total else 0,
+            "stored (all runs)": stored.get(code, 0),
+            "allocated": allocated.get(code, 0),
+            "out of stock": waiting.get(code, 0),
+            "shipped": shipped.get(code, 0),
+            "tracking written back": written_back.get(code, 0),
             "top quarantine reasons": "; ".join(f"{r} ({n})" for r, n in ingest.top_reasons) or "-",
         })
     return rows
+
+
+def _count_by_shop(conn, query) -> dict[str, int]:
+    return dict(conn.execute(query.group_by(orders.c.shop_code)).all())
 
 
 def print_table(rows: list[dict]) -> None:
