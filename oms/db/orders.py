@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from oms.db.dialect import chunks, upsert_insert
 from oms.db.history import record_history
 from oms.db.schema import order_lines, orders, raw_orders
-from oms.db.stock import release_reservations
+from oms.db.stock import consume_reservations, release_reservations
 from oms.domain.order import Order, OrderStatus, StatusChange, apply_transition, platform_status_change
 
 # Lines may still change while nothing has been reserved or shipped for them.
@@ -145,7 +145,7 @@ def _apply_updates(
     if not newer:
         return 0, 0
     changes: list[tuple[int, StatusChange]] = []
-    rows, relined, released = [], [], []
+    rows, relined, released, shipped_elsewhere = [], [], [], []
     for stored, order in newer:
         current = OrderStatus(stored["status"])
         target = platform_status_change(current, order.status)
@@ -158,6 +158,10 @@ def _apply_updates(
             status = target
             if current == OrderStatus.ALLOCATED and target == OrderStatus.CANCELLED:
                 released.append(stored["id"])
+            elif current == OrderStatus.ALLOCATED and target == OrderStatus.SHIPPED:
+                # Shipped by hand from the platform's back-office: the reserved goods
+                # left the warehouse all the same.
+                shipped_elsewhere.append(stored["id"])
         rows.append(_order_row(order, now) | {"order_pk": stored["id"], "status": status.value})
         if status in LINES_EDITABLE:
             relined.append((stored["id"], order))
@@ -165,6 +169,7 @@ def _apply_updates(
     conn.execute(update(orders).where(orders.c.id == bindparam("order_pk")), rows)
     _replace_lines(conn, relined)
     release_reservations(conn, released, now)
+    consume_reservations(conn, shipped_elsewhere, now)
     record_history(conn, changes)
     return len(rows), len(released)
 

@@ -142,6 +142,16 @@ def test_a_cancelled_allocated_order_gives_its_stock_back(db):
         assert conn.execute(select(reservations.c.state)).scalar_one() == "released"
 
 
+def test_an_allocated_order_shipped_by_hand_on_the_platform_takes_its_goods_out_of_stock(db):
+    with db.begin() as conn:
+        seed_stock(conn, units=3)
+        store_orders(conn, [make_order(1, quantity=2)], now=BASE_TIME)
+        allocate_batch(conn, limit=10, now=BASE_TIME, actor="test")
+        store_orders(conn, [make_order(1, quantity=2, status=OrderStatus.SHIPPED, minutes_later=5)], now=BASE_TIME)
+        assert tuple(conn.execute(select(stock.c.on_hand, stock.c.reserved)).one()) == (1, 0)
+        assert conn.execute(select(reservations.c.state)).scalar_one() == "consumed"
+
+
 def test_a_reservation_planned_on_stale_numbers_is_refused_not_oversold(db, monkeypatch):
     with db.begin() as conn:
         seed_stock(conn, units=2)
