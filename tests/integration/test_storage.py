@@ -37,10 +37,10 @@ def test_migrations_create_every_table_the_pipeline_needs(db):
     assert REQUIRED_TABLES <= set(inspect(db).get_table_names())
 
 
-def test_sqlite_runs_in_wal_mode(db):
-    if db.dialect.name != "sqlite":
-        pytest.skip("WAL is a SQLite setting")
-    with db.connect() as conn:
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    from oms.db.engine import get_engine
+
+    with get_engine(f"sqlite:///{tmp_path / 'wal.db'}").connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
