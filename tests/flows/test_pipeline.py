@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import yaml
-from pathlib import Path
 from sqlalchemy import func, select
 
 from flows.fulfil import fulfil_orders
 from flows.ingest import ingest_orders
+from flows.write_back import write_back_tracking
 from oms.config import reset_settings
-from oms.db.schema import order_lines, orders, raw_orders, review_queue, shipments, tracking_pushes
+from oms.db.schema import (
+    order_lines,
+    orders,
+    raw_orders,
+    review_queue,
+    shipments,
+    tracking_pushes,
+)
+from oms.db.shops import get_shop, get_watermark, save_shop
 from sandbox.model import SimLine, SimOrder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,9 +78,7 @@ def test_ingesting_twice_over_the_same_window_leaves_the_same_rows(db, add_shop,
 
 
 def test_a_backfill_stores_only_its_window_and_leaves_the_watermark_alone(db, add_shop, sandbox):
-    from datetime import datetime, timedelta, timezone
 
-    from oms.db.shops import get_watermark
 
     shop = add_shop("shopify", orders=80, seed=8)
     now = datetime.now(timezone.utc)
@@ -141,7 +150,6 @@ def test_a_malformed_order_is_parked_with_reasons_and_payload_and_the_batch_is_s
 
 def test_fulfil_reserves_what_exists_ships_it_and_the_platform_gets_the_tracking(db, add_shop, sandbox, carrier, stock_levels):
     shop = add_shop("pdd", orders=0)
-    from datetime import datetime, timedelta, timezone
     now = datetime.now(timezone.utc).replace(microsecond=0)
     for n in range(7):
         sandbox.state.orders[shop].append(SimOrder(
@@ -167,8 +175,6 @@ def test_fulfil_reserves_what_exists_ships_it_and_the_platform_gets_the_tracking
 
 
 def test_every_flow_in_prefect_yaml_imports_and_runs(db, add_shop, carrier, stock_levels):
-    import importlib
-
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     for platform in ("shopify", "pdd"):
         add_shop(platform, orders=20, code=f"demo-{platform}")
@@ -179,3 +185,44 @@ def test_every_flow_in_prefect_yaml_imports_and_runs(db, add_shop, carrier, stoc
         flow = getattr(module, name)
         state = flow(**deployment.get("parameters", {}), return_state=True)
         assert state.is_completed(), f"{deployment['name']}: {state.message}"
+
+
+def test_a_rate_limited_fetch_is_retried_by_the_task_and_the_ingest_completes(db, add_shop, sandbox):
+    shop = add_shop("shopify", orders=20, seed=4)
+    sandbox.state.faults.arm("shopify", "rate_limit", times=1, retry_after=1)
+    state = ingest_orders(shop, return_state=True)
+    assert state.is_completed()
+    assert state.result().stored_new > 0
+
+
+def test_a_rejected_request_fails_the_run_at_once_and_moves_no_watermark(db, add_shop, sandbox):
+
+    shop = add_shop("pdd", orders=10, seed=4)
+    with db.begin() as conn:
+        row = get_shop(conn, shop)
+        save_shop(conn, code=shop, platform="pdd", name=shop, base_url=row["base_url"],
+                  credentials=dict(row["credentials"], client_secret="wrong"), now=datetime.now(timezone.utc))
+    state = ingest_orders(shop, return_state=True)
+    assert state.is_failed()
+    assert "Rejected" in state.message or "sign" in state.message.lower()
+    with db.connect() as conn:
+        assert get_watermark(conn, shop) is None
+        assert conn.execute(select(func.count()).select_from(orders).where(orders.c.shop_code == shop)).scalar_one() == 0
+
+
+def test_a_failed_tracking_push_is_recorded_retried_and_recorded_again(db, add_shop, sandbox, carrier, stock_levels):
+    shop = add_shop("pdd", orders=0)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    sandbox.state.orders[shop].append(SimOrder(
+        order_id=8_800_001, shop=shop, created_at=now - timedelta(hours=2), updated_at=now - timedelta(hours=1),
+        status="paid", currency="CNY", lines=[SimLine("SKU-RETRY", "重试款", 1, Decimal("10.00"), line_id=1)],
+        shipping_fee=Decimal("0"), receiver_name="测试", phone="13800138000", province="上海",
+        city="上海市", district="浦东新区", address="测试路 9 号"))
+    stock_levels({"SKU-RETRY": 1})
+    ingest_orders(shop)
+    fulfil_orders(write_back=False)
+    sandbox.state.faults.arm("pdd", "server_error", times=1)
+    write_back_tracking()
+    outcomes = [p["outcome"] for p in table_rows(db, tracking_pushes)]
+    assert outcomes == ["retry", "success"]
+    assert [p["attempt"] for p in table_rows(db, tracking_pushes)] == [1, 2]
