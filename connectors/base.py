@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import httpx
+
 from oms.domain.order import Order, Receiver
 
 
@@ -84,3 +86,26 @@ class Parcel:
 class Waybill:
     carrier: str
     tracking_number: str
+
+
+class HttpConnection:
+    """An httpx client that a connector either borrows or owns.
+
+    Tasks pass one client to several connectors to reuse connections; a connector built
+    without one makes its own and closes it, and only it, on `close()` or on leaving a
+    `with` block.
+    """
+
+    def _connect(self, http: httpx.Client | None, timeout: float) -> None:
+        self._owns_http = http is None
+        self._http = http or httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -23,7 +23,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from connectors.base import Parcel, Waybill
+from connectors.base import HttpConnection, Parcel, Waybill
 from oms.domain.errors import RateLimited, Rejected, Unavailable
 from oms.domain.order import Receiver
 
@@ -103,7 +103,7 @@ def order_message(parcel: Parcel, sender: dict) -> dict:
     }
 
 
-class SfCarrierClient:
+class SfCarrierClient(HttpConnection):
     """One SF monthly account (partnerID + checkword) and one HTTP connection pool."""
 
     def __init__(
@@ -117,19 +117,11 @@ class SfCarrierClient:
         self.url = base_url.rstrip("/") + SERVICE_PATH
         self.partner_id = partner_id
         self._checkword = checkword
-        self._owns_http = http is None
-        self.http = http or httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS)
+        self._connect(http, REQUEST_TIMEOUT_SECONDS)
         self.sender = sender or DEMO_SENDER
 
-    def close(self) -> None:
-        if self._owns_http:
-            self.http.close()
 
-    def __enter__(self) -> SfCarrierClient:
-        return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def create_waybill(self, parcel: Parcel) -> Waybill:
         """Order a waybill for one parcel; the same parcel twice gives the same number."""
@@ -176,7 +168,7 @@ class SfCarrierClient:
             "msgData": msg_data,
         }
         try:
-            response = self.http.post(self.url, data=form)
+            response = self._http.post(self.url, data=form)
         except httpx.TimeoutException as error:
             raise Unavailable("SF did not answer in time", platform=CARRIER) from error
         except httpx.TransportError as error:

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import PushResult, RawOrder, ShopAccess
+from connectors.base import HttpConnection, PushResult, RawOrder, ShopAccess
 from connectors.pinduoduo_mapping import (  # noqa: F401  re-exported for callers and tests
     CHINA_TIME,
     PLATFORM,
@@ -99,7 +99,7 @@ def second_slices(start: datetime, end: datetime, span: timedelta) -> Iterator[t
         yield slice_start, min(slice_start + step, stop) - 1
 
 
-class PinduoduoConnector:
+class PinduoduoConnector(HttpConnection):
     platform = PLATFORM
 
     def __init__(
@@ -112,19 +112,11 @@ class PinduoduoConnector:
         self._client_secret = access.credentials["client_secret"]
         self._access_token = access.credentials.get("access_token", "")
         self._url = access.base_url.rstrip("/") + ROUTER_PATH
-        self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=DEFAULT_TIMEOUT)
+        self._connect(http, DEFAULT_TIMEOUT)
         self._page_size = page_size
 
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
 
-    def __enter__(self) -> PinduoduoConnector:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # ---- orders in -----------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from connectors.base import PushResult, RawOrder, ShopAccess
+from connectors.base import HttpConnection, PushResult, RawOrder, ShopAccess
 # The mapping's public names are re-exported: callers (and tests) know them from here.
 from connectors.shopify_mapping import (
     PLATFORM,
@@ -56,7 +56,7 @@ TRACKING_COMPANY_BY_CARRIER: dict[str, str] = {
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
-class ShopifyConnector:
+class ShopifyConnector(HttpConnection):
     """One Shopify shop, reached with its Admin API access token."""
 
     platform = PLATFORM
@@ -71,18 +71,10 @@ class ShopifyConnector:
         self.page_size = page_size
         self._api_root = f"{access.base_url.rstrip('/')}/admin/api/{API_VERSION}"
         self._headers = {"X-Shopify-Access-Token": token, "Accept": "application/json"}
-        self._http = http or httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS)
-        self._owns_http = http is None
+        self._connect(http, REQUEST_TIMEOUT_SECONDS)
 
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
 
-    def __enter__(self) -> ShopifyConnector:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def fetch_orders(self, start: datetime, end: datetime) -> Iterator[list[RawOrder]]:
         """Yield non-empty pages of orders updated in [start, end)."""
