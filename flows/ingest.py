@@ -39,7 +39,7 @@ class IngestReport:
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
 
 
-@flow(name="ingest-orders", log_prints=False)
+@flow(name="ingest-orders", flow_run_name="ingest-{shop_code}", log_prints=False)
 def ingest_orders(
     shop_code: str, until: datetime | None = None, since: datetime | None = None
 ) -> IngestReport:

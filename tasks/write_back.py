@@ -28,7 +28,7 @@ class WriteBackSummary:
     to_retry: int = 0
 
 
-@task(name="push-tracking", **RETRYING)
+@task(name="push-tracking", task_run_name="push-tracking-{shop_code}", **RETRYING)
 def push_tracking_for_shop(shop_code: str, batch_size: int) -> WriteBackSummary:
     with engine().connect() as conn:
         pending = shipments_to_push(conn, batch_size, shop_code=shop_code)
