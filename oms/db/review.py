@@ -60,7 +60,15 @@ def park(conn: Connection, entries: list[ReviewEntry], now: datetime) -> int:
         .on_conflict_do_nothing(index_elements=["fingerprint"])
         .returning(review_queue.c.id)
     )
-    return len(conn.execute(statement, rows).all())
+    new_ids = [row.id for row in conn.execute(statement, rows)]
+    # A newer payload of an order replaces its older entry at the same stage, so an
+    # operator sees one entry per order and problem, not one per platform update.
+    for stage in {entry.stage for entry in entries}:
+        keys = [(e.platform, e.shop_code, e.platform_order_id) for e in entries
+                if e.stage == stage and e.platform_order_id]
+        _close_open(conn, keys, (stage,), now, "replaced by a newer payload of the same order",
+                    keep=[row["fingerprint"] for row in rows])
+    return len(new_ids)
 
 
 def open_entries(conn: Connection, shop_code: str | None = None, limit: int | None = None) -> list[dict]:
@@ -83,6 +91,11 @@ def count_open_by_stage(conn: Connection) -> dict[str, int]:
 def resolve_superseded(conn: Connection, keys: list[tuple[str, str, str]], now: datetime) -> int:
     """Close open clean/validate entries of orders that have since arrived in a good state:
     the platform fixed the data, so the operator no longer needs to."""
+    return _close_open(conn, keys, ("clean", "validate"), now, "superseded by a later valid version")
+
+
+def _close_open(conn: Connection, keys: list[tuple[str, str, str]], stages: tuple[str, ...],
+                now: datetime, resolution: str, keep: list[str] = ()) -> int:
     closed = 0
     by_shop: dict[tuple[str, str], list[str]] = {}
     for platform, shop, order_id in keys:
@@ -95,9 +108,10 @@ def resolve_superseded(conn: Connection, keys: list[tuple[str, str, str]], now: 
                     review_queue.c.platform == platform,
                     review_queue.c.shop_code == shop,
                     review_queue.c.platform_order_id.in_(part),
-                    review_queue.c.stage.in_(("clean", "validate")),
+                    review_queue.c.stage.in_(stages),
                     review_queue.c.resolved_at.is_(None),
+                    review_queue.c.fingerprint.not_in(list(keep)),
                 )
-                .values(resolved_at=now, resolution="superseded by a later valid version")
+                .values(resolved_at=now, resolution=resolution)
             ).rowcount
     return closed

@@ -105,6 +105,17 @@ def test_parking_the_same_rejected_payload_twice_makes_one_review_entry(db):
     assert stored["reasons"] == entry.reasons and stored["payload"] == {"order_sn": "X-1"}
 
 
+def test_a_newer_bad_payload_of_an_order_replaces_its_open_review_entry(db):
+    older = ReviewEntry("validate", "pdd", "shop-b", "X-1", ["receiver phone is missing or invalid"], {"v": 1})
+    newer = ReviewEntry("validate", "pdd", "shop-b", "X-1", ["receiver phone is missing or invalid"], {"v": 2})
+    other = ReviewEntry("validate", "pdd", "shop-b", "X-2", ["order has no lines"], {"v": 1})
+    with db.begin() as conn:
+        park(conn, [older, other], BASE_TIME)
+        park(conn, [newer], BASE_TIME)
+        still_open = [(e["platform_order_id"], e["payload"]) for e in open_entries(conn)]
+    assert still_open == [("X-2", {"v": 1}), ("X-1", {"v": 2})]
+
+
 def test_stock_five_and_seven_orders_reserves_exactly_five(db):
     with db.begin() as conn:
         seed_stock(conn, units=5)
