@@ -65,7 +65,7 @@ def allocate_batch(
     )
     _reserve(conn, plan.taken, warehouse_ids, sku_ids)
     _insert_reservations(conn, plan, demands, warehouse_ids, sku_ids, now)
-    _set_allocated(conn, plan.warehouse_of, warehouse_ids)
+    _set_allocated(conn, plan.warehouse_of, warehouse_ids, now)
     outcome.allocated = list(plan.warehouse_of)
     outcome.backordered = plan.short
     history: list[tuple[int, StatusChange]] = []
@@ -75,7 +75,7 @@ def allocate_batch(
             reason=f"reserved in {plan.warehouse_of[order_id]}")))
     newly_waiting = [o for o in [*plan.short, *outcome.unknown_skus]
                      if candidates[o] == OrderStatus.PAID.value]
-    _set_status(conn, newly_waiting, OrderStatus.BACKORDERED)
+    _set_status(conn, newly_waiting, OrderStatus.BACKORDERED, now)
     for order_id in newly_waiting:
         history.append((order_id, apply_transition(
             OrderStatus.PAID, OrderStatus.BACKORDERED, at=now, actor=actor,
@@ -169,17 +169,17 @@ def _insert_reservations(conn, plan, demands, warehouse_ids, sku_ids, now) -> No
         conn.execute(reservations.insert(), rows)
 
 
-def _set_allocated(conn: Connection, warehouse_of: dict[int, str], warehouse_ids: dict) -> None:
+def _set_allocated(conn: Connection, warehouse_of: dict[int, str], warehouse_ids: dict, now: datetime) -> None:
     if not warehouse_of:
         return
     statement = (update(orders).where(orders.c.id == bindparam("order_pk"))
-                 .values(status=OrderStatus.ALLOCATED.value, warehouse_id=bindparam("wh")))
+                 .values(status=OrderStatus.ALLOCATED.value, warehouse_id=bindparam("wh"), modified_at=now))
     conn.execute(statement, [{"order_pk": o, "wh": warehouse_ids[w]} for o, w in warehouse_of.items()])
 
 
-def _set_status(conn: Connection, order_ids: list[int], status: OrderStatus) -> None:
+def _set_status(conn: Connection, order_ids: list[int], status: OrderStatus, now: datetime) -> None:
     for part in chunks(order_ids):
-        conn.execute(update(orders).where(orders.c.id.in_(part)).values(status=status.value))
+        conn.execute(update(orders).where(orders.c.id.in_(part)).values(status=status.value, modified_at=now))
 
 
 def release_reservations(conn: Connection, order_ids: list[int], now: datetime) -> int:
