@@ -70,7 +70,11 @@ def test_ingesting_twice_over_the_same_window_leaves_the_same_rows(db, add_shop,
     first = ingest_orders(shop)
     rows_after_first = order_keys(db)
     lines_after_first = len(table_rows(db, order_lines))
+    with db.connect() as conn:
+        watermark = get_watermark(conn, shop)
     second = ingest_orders(shop)
+    assert watermark.isoformat() == first.window_end  # moved to the end of what was read
+    assert second.window_start == (watermark - timedelta(minutes=5)).isoformat()  # overlap
     assert first.stored_new > 0 and len(rows_after_first) == first.stored_new
     assert order_keys(db) == rows_after_first
     assert len(table_rows(db, order_lines)) == lines_after_first
