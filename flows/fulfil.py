@@ -33,7 +33,7 @@ def fulfil_orders(write_back: bool = True) -> FulfilReport:
         report.allocated += batch.allocated
         report.backordered += batch.backordered
         report.unknown_sku += batch.unknown_sku
-        for sku, units in (batch.short_skus or {}).items():
+        for sku, units in batch.short_skus.items():
             report.short_skus[sku] = report.short_skus.get(sku, 0) + units
         if batch.considered < size:
             break
@@ -51,6 +51,13 @@ def fulfil_orders(write_back: bool = True) -> FulfilReport:
         table=[{k: v for k, v in asdict(report).items() if k != "short_skus"}],
         description="Allocation and shipping of this run",
     )
+    if report.short_skus:
+        create_table_artifact(
+            key="stock-shortages",
+            table=[{"sku": sku, "units missing": units}
+                   for sku, units in sorted(report.short_skus.items(), key=lambda item: -item[1])],
+            description="Units that waiting orders need beyond what any warehouse holds: restock these",
+        )
     if write_back:
         write_back_tracking()
     return report

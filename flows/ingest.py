@@ -36,6 +36,7 @@ class IngestReport:
     duplicates_merged: int = 0
     quarantined: int = 0
     newly_quarantined: int = 0
+    released_by_cancellation: int = 0  # allocated orders the platform cancelled: stock back
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -72,13 +73,14 @@ def _ingest_slice(shop_code: str, piece: Window, report: IngestReport, reasons: 
     for start in range(0, len(fetched.raws), size):
         # quote(): Prefect would otherwise walk every nested value of the batch looking
         # for futures, which cost more than the whole ingest (measured: 38 s of 41 s).
-        cleaned, unmappable, payloads = clean_batch(shop_code, quote(fetched.raws[start : start + size]))
+        cleaned, unmappable, payloads = clean_batch(fetched.platform, shop_code, quote(fetched.raws[start : start + size]))
         checked = validate_batch(quote(cleaned), quote(payloads))
         parked = unmappable + checked.parked
         stored, newly_parked = store_batch(quote(checked.passed), quote(parked))
         reasons.update(reason for entry in parked for reason in entry.reasons)
         report.stored_new += stored.inserted
         report.updated += stored.updated
+        report.released_by_cancellation += stored.cancelled_after_allocation
         report.duplicates_merged += stored.merged_in_batch + stored.unchanged
         report.quarantined += len(parked)
         report.newly_quarantined += newly_parked

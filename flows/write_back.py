@@ -10,10 +10,9 @@ from dataclasses import asdict
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
-from sqlalchemy import distinct, select
 
 from oms.config import get_settings
-from oms.db.schema import orders, shipments
+from oms.db.shipping import shops_with_pending_pushes
 from tasks.resources import engine
 from tasks.write_back import WriteBackSummary, push_tracking_for_shop
 
@@ -22,7 +21,9 @@ from tasks.write_back import WriteBackSummary, push_tracking_for_shop
 def write_back_tracking() -> dict[str, WriteBackSummary]:
     results: dict[str, WriteBackSummary] = {}
     failed: dict[str, str] = {}
-    for shop_code in _shops_with_shipments():
+    with engine().connect() as conn:
+        pending_shops = shops_with_pending_pushes(conn)
+    for shop_code in pending_shops:
         state = push_tracking_for_shop(shop_code, get_settings().fulfil_batch_size, return_state=True)
         if state.is_completed():
             results[shop_code] = state.result()
@@ -38,10 +39,3 @@ def write_back_tracking() -> dict[str, WriteBackSummary]:
         raise RuntimeError(f"tracking write-back still pending for {sorted(failed)}: {failed}")
     return results
 
-
-def _shops_with_shipments() -> list[str]:
-    query = select(distinct(orders.c.shop_code)).select_from(
-        shipments.join(orders, orders.c.id == shipments.c.order_id)
-    ).where(shipments.c.tracking_pushed_at.is_(None)).order_by(orders.c.shop_code)
-    with engine().connect() as conn:
-        return list(conn.execute(query).scalars())

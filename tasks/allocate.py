@@ -6,7 +6,7 @@ again from fresh numbers, a few times, before the task gives up loudly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from prefect import task
@@ -28,7 +28,7 @@ class AllocationSummary:
     backordered: int = 0
     unknown_sku: int = 0
     last_id: int = 0
-    short_skus: dict[str, int] | None = None
+    short_skus: dict[str, int] = field(default_factory=dict)  # SKU -> units missing
 
 
 @task(name="allocate-stock", **BATCH_TASK)

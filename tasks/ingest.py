@@ -7,7 +7,6 @@ orders it cannot use in the review queue with every reason and the raw payload.
 
 from __future__ import annotations
 
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,7 +24,7 @@ from oms.domain.cleaning import CleanedOrder, clean_order
 from oms.domain.errors import MappingError
 from oms.domain.order import Order
 from tasks.policy import BATCH_TASK, RETRYING
-from tasks.resources import connector_for, engine, http_client, shop_access
+from tasks.resources import MAPPERS, connector_for, engine, http_client, shop_access
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,7 @@ class Window:
 
 @dataclass
 class Fetched:
+    platform: str = ""
     raws: list[RawOrder] = field(default_factory=list)
     pages: int = 0
     landed_new: int = 0
@@ -80,13 +80,14 @@ def plan_window(shop_code: str, until: datetime | None = None, since: datetime |
 @task(name="fetch-and-land", **RETRYING)
 def fetch_and_land(shop_code: str, window: Window) -> Fetched:
     access = shop_access(shop_code)
-    fetched = Fetched()
+    fetched = Fetched(platform=access.platform)
     with http_client() as http:
         connector = connector_for(access, http)
         for page in connector.fetch_orders(window.start, window.end):
             fetched.pages += 1
-            readable = [r for r in page if r.platform_order_id and r.platform_updated_at]
-            unreadable = [r for r in page if not (r.platform_order_id and r.platform_updated_at)]
+            readable, unreadable = [], []
+            for raw in page:
+                (readable if raw.platform_order_id and raw.platform_updated_at else unreadable).append(raw)
             with engine().begin() as conn:
                 fetched.landed_new += land_raw_orders(
                     conn, access.platform, shop_code,
@@ -109,35 +110,34 @@ def _unreadable_entry(platform: str, shop_code: str, raw: RawOrder) -> ReviewEnt
 
 
 @task(name="clean-orders", **BATCH_TASK)
-def clean_batch(shop_code: str, raws: list[RawOrder]) -> tuple[list[CleanedOrder], list[ReviewEntry], dict]:
-    """Map and normalise; return the cleaned orders, the unmappable ones, and payloads by id."""
-    access = shop_access(shop_code)
-    cleaned, parked, payloads = [], [], {}
-    with closing(connector_for(access)) as connector:
-        for raw in raws:
-            payloads[raw.platform_order_id] = raw.payload
-            try:
-                cleaned.append(clean_order(connector.to_order(raw)))
-            except MappingError as error:
-                parked.append(ReviewEntry("clean", access.platform, shop_code, raw.platform_order_id,
-                                          error.reasons, raw.payload))
+def clean_batch(platform: str, shop_code: str, raws: list[RawOrder]) -> tuple[list[CleanedOrder], list[ReviewEntry], list[dict]]:
+    """Map and normalise; return the cleaned orders, the unmappable ones, and each cleaned
+    order's own payload (row for row, so two versions of one order keep theirs)."""
+    to_order = MAPPERS[platform]
+    cleaned, parked, payloads = [], [], []
+    for raw in raws:
+        try:
+            cleaned.append(clean_order(to_order(raw.payload, shop_code)))
+            payloads.append(raw.payload)
+        except MappingError as error:
+            parked.append(ReviewEntry("clean", platform, shop_code, raw.platform_order_id,
+                                      error.reasons, raw.payload))
     return cleaned, parked, payloads
 
 
 @task(name="validate-orders", **BATCH_TASK)
-def validate_batch(cleaned: list[CleanedOrder], payloads: dict[str, Any]) -> Checked:
+def validate_batch(cleaned: list[CleanedOrder], payloads: list[dict]) -> Checked:
     """Run the `orders` suite on the batch; failing orders are parked with every reason."""
     outcome = validate_records("orders", [c.facts for c in cleaned])
     checked = Checked()
-    for row, item in enumerate(cleaned):
+    for row, (item, payload) in enumerate(zip(cleaned, payloads)):
         reasons = outcome.reasons_by_row.get(row)
         if not reasons:
             checked.passed.append(item.order)
             continue
         order = item.order
         checked.parked.append(ReviewEntry("validate", order.platform, order.shop_code,
-                                          order.platform_order_id, reasons,
-                                          payloads.get(order.platform_order_id)))
+                                          order.platform_order_id, reasons, payload))
     if not outcome.success:
         get_run_logger().warning("quality suite 'orders' failed for %d of %d orders: %s",
                                  len(outcome.reasons_by_row), outcome.checked, outcome.failed_expectations)

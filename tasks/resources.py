@@ -8,12 +8,16 @@ from sqlalchemy import Engine
 from connectors.base import MarketplaceConnector, ShopAccess
 from connectors.carrier import SfCarrierClient
 from connectors.pinduoduo import PinduoduoConnector
+from connectors.pinduoduo_mapping import order_from_payload
 from connectors.shopify import ShopifyConnector
+from connectors.shopify_mapping import map_order
 from oms.config import get_settings
 from oms.db.engine import get_engine
 from oms.db.shops import get_shop
 
 CONNECTORS = {"shopify": ShopifyConnector, "pdd": PinduoduoConnector}
+# Payload -> Order, pure: the clean step needs no credentials and no HTTP client.
+MAPPERS = {"shopify": map_order, "pdd": order_from_payload}
 
 
 def engine() -> Engine:

@@ -60,6 +60,3 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

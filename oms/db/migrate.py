@@ -24,6 +24,3 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
-
-def current(database_url: str) -> None:
-    command.current(alembic_config(database_url))

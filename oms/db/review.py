@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from oms.db.dialect import chunks, upsert_insert
 from oms.db.schema import review_queue
@@ -77,15 +77,6 @@ def open_entries(conn: Connection, shop_code: str | None = None, limit: int | No
         query = query.where(review_queue.c.shop_code == shop_code)
     query = query.order_by(review_queue.c.id.desc() if limit else review_queue.c.id).limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]
-
-
-def count_open_by_stage(conn: Connection) -> dict[str, int]:
-    query = (
-        select(review_queue.c.stage, func.count())
-        .where(review_queue.c.resolved_at.is_(None))
-        .group_by(review_queue.c.stage)
-    )
-    return dict(conn.execute(query).all())
 
 
 def resolve_superseded(conn: Connection, keys: list[tuple[str, str, str]], now: datetime) -> int:

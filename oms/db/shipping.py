@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select, update
+from sqlalchemy import Connection, and_, distinct, exists, func, select, update
 
 from oms.db.dialect import chunks, upsert_insert
 from oms.db.history import record_history
@@ -95,6 +95,16 @@ def shipments_to_push(conn: Connection, limit: int, shop_code: str | None = None
         .limit(limit)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def shops_with_pending_pushes(conn: Connection) -> list[str]:
+    query = (
+        select(distinct(orders.c.shop_code))
+        .select_from(shipments.join(orders, orders.c.id == shipments.c.order_id))
+        .where(shipments.c.tracking_pushed_at.is_(None))
+        .order_by(orders.c.shop_code)
+    )
+    return list(conn.execute(query).scalars())
 
 
 def record_push(conn: Connection, shipment: dict[str, Any], *, outcome: str, now: datetime,

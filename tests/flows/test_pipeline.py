@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +28,20 @@ from oms.db.shops import get_shop, get_watermark, save_shop
 from sandbox.model import SimLine, SimOrder
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+_hand_made_ids = itertools.count(9_000_001)  # far above the generator's ids
+
+
+def paid_order(shop: str, sku: str) -> SimOrder:
+    """A clean, paid one-unit order, updated an hour ago."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    order_id = next(_hand_made_ids)
+    return SimOrder(
+        order_id=order_id, shop=shop, created_at=now - timedelta(hours=2), updated_at=now - timedelta(hours=1),
+        status="paid", currency="CNY", lines=[SimLine(sku, sku, 1, Decimal("10.00"), line_id=order_id * 100 + 1)],
+        shipping_fee=Decimal("0"), receiver_name="测试", phone="13800138000", province="上海",
+        city="上海市", district="浦东新区", address="测试路 8 号")
 
 
 def make_clean(order: SimOrder) -> SimOrder:
@@ -154,14 +169,7 @@ def test_a_malformed_order_is_parked_with_reasons_and_payload_and_the_batch_is_s
 
 def test_fulfil_reserves_what_exists_ships_it_and_the_platform_gets_the_tracking(db, add_shop, sandbox, carrier, stock_levels):
     shop = add_shop("pdd", orders=0)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    for n in range(7):
-        sandbox.state.orders[shop].append(SimOrder(
-            order_id=9_000_000 + n + 1000 * len(sandbox.state.orders), shop=shop,
-            created_at=now - timedelta(hours=2), updated_at=now - timedelta(hours=1), status="paid",
-            currency="CNY", lines=[SimLine("SKU-LIMITED", "限量款", 1, Decimal("99.00"), line_id=n + 1)],
-            shipping_fee=Decimal("0"), receiver_name="测试", phone="13800138000", province="上海",
-            city="上海市", district="浦东新区", address="测试路 8 号"))
+    sandbox.state.orders[shop].extend(paid_order(shop, "SKU-LIMITED") for _ in range(7))
     stock_levels({"SKU-LIMITED": 5})
     ingest_orders(shop)
     report = fulfil_orders()
@@ -170,6 +178,7 @@ def test_fulfil_reserves_what_exists_ships_it_and_the_platform_gets_the_tracking
                                      .group_by(orders.c.status)).all())
     pushes = table_rows(db, tracking_pushes)
     assert (report.allocated, report.backordered, report.shipped) == (5, 2, 5)
+    assert {"sku": "SKU-LIMITED", "units missing": 2} in latest_artifact_table("stock-shortages")
     assert statuses == {"shipped": 5, "backordered": 2}
     assert [p["outcome"] for p in pushes] == ["success"] * 5
     tracked = [o for o in sandbox.state.orders[shop] if o.tracking]
@@ -216,12 +225,7 @@ def test_a_rejected_request_fails_the_run_at_once_and_moves_no_watermark(db, add
 
 def test_a_failed_tracking_push_is_recorded_retried_and_recorded_again(db, add_shop, sandbox, carrier, stock_levels):
     shop = add_shop("pdd", orders=0)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    sandbox.state.orders[shop].append(SimOrder(
-        order_id=8_800_001, shop=shop, created_at=now - timedelta(hours=2), updated_at=now - timedelta(hours=1),
-        status="paid", currency="CNY", lines=[SimLine("SKU-RETRY", "重试款", 1, Decimal("10.00"), line_id=1)],
-        shipping_fee=Decimal("0"), receiver_name="测试", phone="13800138000", province="上海",
-        city="上海市", district="浦东新区", address="测试路 9 号"))
+    sandbox.state.orders[shop].append(paid_order(shop, "SKU-RETRY"))
     stock_levels({"SKU-RETRY": 1})
     ingest_orders(shop)
     fulfil_orders(write_back=False)
