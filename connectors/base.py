@@ -8,14 +8,19 @@ the wire leaves a connector as one of the errors in `oms.domain.errors`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from connectors.pacing import TokenBucket
+from oms.domain.errors import Rejected
 from oms.domain.order import Order, Receiver
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,20 @@ class PushResult:
     response: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a platform's token or refresh call returned.
+
+    `refresh_token` may be new on every refresh (Shopee's are single-use): whoever stores
+    tokens must persist it before using `access_token`.
+    """
+
+    access_token: str
+    access_expires_at: datetime
+    refresh_token: str | None = None
+    refresh_expires_at: datetime | None = None
+
+
 class MarketplaceConnector(Protocol):
     platform: str
 
@@ -68,8 +87,37 @@ class MarketplaceConnector(Protocol):
     def push_tracking(
         self, platform_order_id: str, carrier: str, tracking_number: str
     ) -> PushResult:
-        """Tell the platform the order shipped; `carrier` is our carrier code ("SF")."""
+        """Tell the platform the order shipped; `carrier` is our carrier code ("SF").
+
+        A carrier the platform has no code for raises `Rejected` (code "unmapped_carrier")
+        before any request is sent.
+        """
         ...
+
+    def refresh_access(self, refresh_token: str) -> TokenGrant:
+        """Trade a refresh token for new tokens at the platform's refresh endpoint."""
+        ...
+
+    def probe(self) -> None:
+        """One cheap authenticated call; raises the usual connector errors on failure."""
+        ...
+
+
+def platform_carrier_code(codes: Mapping[str, T], carrier: str, platform: str) -> T:
+    """The platform's code for our carrier, or `Rejected` before anything is sent.
+
+    Pushing a carrier the platform does not know gets the shipment refused (and on some
+    platforms fined as a fake tracking number), so this is checked in the process.
+    """
+    try:
+        return codes[carrier]
+    except KeyError:
+        known = ", ".join(sorted(codes))
+        raise Rejected(
+            f"carrier {carrier!r} has no {platform} carrier code; map it in the {platform} "
+            f"connector's table or ship with one of: {known}",
+            platform=platform, code="unmapped_carrier",
+        ) from None
 
 
 @dataclass
@@ -96,9 +144,20 @@ class HttpConnection:
     `with` block.
     """
 
-    def _connect(self, http: httpx.Client | None, timeout: float) -> None:
+    _pacing: TokenBucket | None = None
+
+    def _connect(
+        self, http: httpx.Client | None, timeout: float | httpx.Timeout,
+        pacing: TokenBucket | None = None,
+    ) -> None:
         self._owns_http = http is None
         self._http = http or httpx.Client(timeout=timeout)
+        self._pacing = pacing
+
+    def _wait_turn(self) -> None:
+        """Wait for the shop's request budget; call before every request to the platform."""
+        if self._pacing is not None:
+            self._pacing.take()
 
     def close(self) -> None:
         if self._owns_http:

@@ -20,7 +20,7 @@ from oms.db.migrate import upgrade
 from oms.db.schema import orders, reservations, shipments
 from oms.domain.order import OrderStatus
 from oms.db.shops import save_shop, save_skus, save_warehouse, set_on_hand
-from sandbox.app import add_simulated_shop
+from sandbox.app import add_simulated_shop, shop_base_url
 from sandbox.carrier import register_partner
 from sandbox.generator import DEFAULT_SKUS
 from sandbox.model import SandboxState
@@ -32,7 +32,6 @@ DEMO_SHOPS = (
     ("demo-pdd", "pdd", 400, 12),
 )
 WAREHOUSES = (("WH-SH", "上海仓", "上海市", 10), ("WH-GZ", "广州仓", "广东省", 20))
-SANDBOX_PATHS = {"shopify": "/shopify/{shop}", "pdd": "/pdd"}
 
 
 def run_demo(orders_per_shop: int | None = None) -> list[dict]:
@@ -61,7 +60,7 @@ def _seed_shops(sandbox, database_url: str, orders_per_shop: int | None) -> None
     with get_engine(database_url).begin() as conn:
         for code, platform, count, seed in DEMO_SHOPS:
             credentials = add_simulated_shop(sandbox.state, platform, code, orders_per_shop or count, seed, now=now)
-            base_url = sandbox.url + SANDBOX_PATHS[platform].format(shop=code)
+            base_url = shop_base_url(platform, sandbox.url, code)
             save_shop(conn, code=code, platform=platform, name=f"{platform} demo shop",
                       base_url=base_url, credentials=credentials, now=now)
 

@@ -1,8 +1,10 @@
 """The sandbox application: every simulator mounted on one FastAPI app.
 
-Each platform module exposes `build_router(state)` and `register_shop(state, shop, now)`;
-this module composes them and adds the control endpoints the demo and tests use to arm
-faults over HTTP.
+Each platform module exposes `PLATFORM`, `build_router(state)`, `register_shop(state,
+shop, now)` (the credentials a connector needs), `base_path(shop)` (where the shop's API
+sits under the sandbox URL) and, for platforms that sell abroad, `MARKET` (the country
+and currency its shops sell in). This module composes them and adds the control
+endpoints the demo and tests use to arm faults over HTTP.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from datetime import datetime, timezone
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-from sandbox import carrier, pinduoduo, shopify
+from sandbox import amazon, carrier, douyin, jd, lazada, pinduoduo, shopee, shopify, taobao
 from sandbox.generator import populate
+from sandbox.markets import CHINA, MARKETS, Market
 from sandbox.model import SandboxState
 
-SIMULATORS = {"shopify": shopify, "pdd": pinduoduo}
+SIMULATORS = {module.PLATFORM: module for module in
+              (shopify, pinduoduo, taobao, jd, douyin, shopee, lazada, amazon)}
 
 
 class FaultRequest(BaseModel):
@@ -34,14 +38,15 @@ class ShopRequest(BaseModel):
     orders: int = 100
     seed: int = 7
     span_hours: float = 48.0
+    country: str | None = None  # the market's ISO country; the platform's default if left out
 
 
 def create_app(state: SandboxState | None = None) -> FastAPI:
     state = state or SandboxState()
     app = FastAPI(title="OMS marketplace sandbox")
     app.state.sandbox = state
-    app.include_router(shopify.build_router(state))
-    app.include_router(pinduoduo.build_router(state))
+    for simulator in SIMULATORS.values():
+        app.include_router(simulator.build_router(state))
     app.include_router(carrier.build_router(state))
 
     @app.get("/_sandbox/health")
@@ -70,8 +75,11 @@ def create_app(state: SandboxState | None = None) -> FastAPI:
     @app.post("/_sandbox/shops")
     def add_shop(request: ShopRequest) -> dict:
         """Create a shop with seeded orders and return the credentials to reach it."""
+        if request.country is not None and request.country not in MARKETS:
+            raise HTTPException(status_code=422, detail=f"no market {request.country!r}")
         credentials = add_simulated_shop(
-            state, request.platform, request.shop, request.orders, request.seed, request.span_hours
+            state, request.platform, request.shop, request.orders, request.seed, request.span_hours,
+            market=MARKETS.get(request.country or ""),
         )
         # Tens of thousands of long-lived orders would otherwise be rescanned by every
         # garbage collection while pages are served (measured: paging 8.5 s -> 4.8 s).
@@ -89,9 +97,17 @@ def add_simulated_shop(
     seed: int,
     span_hours: float = 48.0,
     now: datetime | None = None,
+    market: Market | None = None,
 ) -> dict:
     if platform not in SIMULATORS:
         raise HTTPException(status_code=422, detail=f"no simulator for {platform!r}")
+    simulator = SIMULATORS[platform]
     now = now or datetime.now(timezone.utc)
-    populate(state, shop, count=orders, seed=seed, now=now, span_hours=span_hours)
-    return SIMULATORS[platform].register_shop(state, shop, now)
+    market = market or getattr(simulator, "MARKET", CHINA)
+    populate(state, shop, count=orders, seed=seed, now=now, span_hours=span_hours, market=market)
+    return simulator.register_shop(state, shop, now)
+
+
+def shop_base_url(platform: str, sandbox_url: str, shop: str) -> str:
+    """The base URL a connector of this sandbox shop is given (the platform's host for real)."""
+    return sandbox_url.rstrip("/") + SIMULATORS[platform].base_path(shop)

@@ -25,6 +25,7 @@ from sandbox.geography import (
     MOBILE_PREFIXES,
     UNKNOWN_PROVINCE,
 )
+from sandbox.markets import CHINA, Market, foreign_receiver
 from sandbox.model import SandboxState, SimLine, SimOrder
 
 # How often each kind of dirt appears: per order, except the two line defects, which
@@ -113,14 +114,17 @@ class _Buyer:
 class _OrderMaker:
     """Draws orders one after the other from one seeded random stream."""
 
-    def __init__(self, seed: int, now: datetime, span_hours: float, currency: str,
+    def __init__(self, seed: int, now: datetime, span_hours: float, market: Market,
                  catalog: list[CatalogItem]) -> None:  # fmt: skip
         self.rng = random.Random(seed)
         self.fake = Faker("zh_CN")
         self.fake.seed_instance(seed)
+        self.local_fake = self.fake if market is CHINA else Faker(market.faker_locale)
+        self.local_fake.seed_instance(seed)
         self.now = now
         self.span = timedelta(hours=span_hours)
-        self.currency = currency
+        self.market = market
+        self.currency = market.currency
         self.catalog = catalog
         self.buyers: list[_Buyer] = []
 
@@ -195,6 +199,13 @@ class _OrderMaker:
         return buyer
 
     def new_buyer(self) -> _Buyer:
+        if self.market.country != "CN":
+            # Chinese phone and province dirt means nothing abroad; only a missing address does.
+            receiver = foreign_receiver(self.market, self.local_fake, self.rng)
+            if self.chance("missing_address"):
+                receiver["address"] = None
+                return _Buyer(receiver, frozenset({"missing_address"}))
+            return _Buyer(receiver, frozenset())
         rng, defects = self.rng, set()
         standard, aliases, city, districts = rng.choice(GEOGRAPHY)
         district = rng.choice(districts)
@@ -292,7 +303,7 @@ def populate(
     seed: int,
     now: datetime,
     span_hours: float = 48.0,
-    currency: str = "CNY",
+    market: Market = CHINA,
     skus: list[str] | None = None,
 ) -> list[SimOrder]:
     """Add `count` orders to `shop`, created within `span_hours` before `now`.
@@ -300,7 +311,7 @@ def populate(
     Returns the new orders once each (a repeated order appears twice in the shop's list
     but once here). Order ids continue after the highest id anywhere in the state.
     """
-    maker = _OrderMaker(seed, now, span_hours, currency, _catalog_for(skus))
+    maker = _OrderMaker(seed, now, span_hours, market, _catalog_for(skus))
     orders = sorted((maker.order(shop) for _ in range(count)), key=lambda o: o.created_at)
     repeated = [maker.chance("repeated") for _ in orders]
     with state.lock:

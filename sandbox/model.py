@@ -8,10 +8,11 @@ simulator received (tracking numbers, waybills).
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 
@@ -48,6 +49,7 @@ class SimOrder:
     district: str | None
     address: str | None
     postal_code: str | None = None
+    country_code: str = "CN"  # ISO 3166 alpha-2 of the receiver; set by the shop's market
     buyer_id: str = ""
     note: str = ""
     defects: set[str] = field(default_factory=set)
@@ -106,6 +108,15 @@ class FaultSwitches:
 class SimToken:
     shop: str
     expires_at: datetime
+    kind: str = "access"  # or e.g. "rdt" for Amazon's restricted-data tokens
+
+
+@dataclass
+class SimRefreshToken:
+    shop: str
+    expires_at: datetime
+    single_use: bool = False  # Shopee: a refresh token works once, the answer brings a new one
+    used: bool = False
 
 
 @dataclass
@@ -114,6 +125,7 @@ class SandboxState:
 
     orders: dict[str, list[SimOrder]] = field(default_factory=lambda: defaultdict(list))
     tokens: dict[str, SimToken] = field(default_factory=dict)  # access token -> shop
+    refresh_tokens: dict[str, SimRefreshToken] = field(default_factory=dict)
     app_secrets: dict[str, str] = field(default_factory=dict)  # app key / client_id -> secret
     faults: FaultSwitches = field(default_factory=FaultSwitches)
     waybills: dict[str, dict] = field(default_factory=dict)  # tracking number -> request
@@ -121,3 +133,46 @@ class SandboxState:
 
     def shop_orders(self, shop: str) -> list[SimOrder]:
         return self.orders[shop]
+
+    def grant(
+        self,
+        shop: str,
+        now: datetime,
+        access_lifetime: timedelta,
+        refresh_lifetime: timedelta | None = None,
+        *,
+        single_use_refresh: bool = False,
+        prefix: str = "",
+    ) -> dict:
+        """Issue an access token (and a refresh token when a lifetime is given) for a shop.
+
+        Returns the tokens and their expiry times as the simulators hand them out; the
+        caller holds no lock, this takes `lock` itself.
+        """
+        access = prefix + secrets.token_hex(16)
+        granted = {"access_token": access, "access_expires_at": now + access_lifetime}
+        with self.lock:
+            self.tokens[access] = SimToken(shop=shop, expires_at=now + access_lifetime)
+            if refresh_lifetime is not None:
+                refresh = prefix + secrets.token_hex(20)
+                self.refresh_tokens[refresh] = SimRefreshToken(
+                    shop, now + refresh_lifetime, single_use=single_use_refresh)
+                granted.update(refresh_token=refresh,
+                               refresh_expires_at=now + refresh_lifetime)
+        return granted
+
+    def redeem(self, refresh_token: str, now: datetime) -> SimRefreshToken | None:
+        """The refresh token's record if it may be used now (and spend it if single-use)."""
+        with self.lock:
+            known = self.refresh_tokens.get(refresh_token)
+            if known is None or known.used or known.expires_at <= now:
+                return None
+            if known.single_use:
+                known.used = True
+            return known
+
+    def expire(self, access_token: str) -> None:
+        """Let an access token lapse now, as tests of expiry need."""
+        with self.lock:
+            if access_token in self.tokens:
+                self.tokens[access_token].expires_at = datetime.min.replace(tzinfo=timezone.utc)

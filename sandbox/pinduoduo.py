@@ -387,6 +387,10 @@ def build_router(state: SandboxState) -> APIRouter:
     return router
 
 
+def base_path(shop: str) -> str:
+    return "/pdd"  # one gateway for every mall; the access token names the mall
+
+
 def register_shop(state: SandboxState, shop: str, now: datetime) -> dict:
     """Authorize a mall for a fresh app; the access token lives TOKEN_LIFETIME from `now`."""
     client_id, client_secret = secrets.token_hex(16), secrets.token_hex(20)

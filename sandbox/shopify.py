@@ -92,6 +92,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_SECOND = timedelta(seconds=1)
 
 
+def base_path(shop: str) -> str:
+    return f"/shopify/{shop}"
+
+
 def shop_base_url(sandbox_url: str, shop: str) -> str:
     """The connector's base_url for a sandbox shop (`https://{shop}.myshopify.com` for real)."""
     return f"{sandbox_url.rstrip('/')}/shopify/{shop}"

@@ -5,19 +5,46 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import Engine
 
+from connectors import (
+    amazon_mapping,
+    douyin_mapping,
+    jd_mapping,
+    lazada_mapping,
+    pinduoduo_mapping,
+    shopee_mapping,
+    shopify_mapping,
+    taobao_mapping,
+)
+from connectors.amazon import AmazonConnector
 from connectors.base import MarketplaceConnector, ShopAccess
 from connectors.carrier import SfCarrierClient
+from connectors.douyin import DouyinConnector
+from connectors.jd import JdConnector
+from connectors.lazada import LazadaConnector
 from connectors.pinduoduo import PinduoduoConnector
-from connectors.pinduoduo_mapping import order_from_payload
+from connectors.shopee import ShopeeConnector
 from connectors.shopify import ShopifyConnector
-from connectors.shopify_mapping import map_order
+from connectors.taobao import TaobaoConnector
 from oms.config import get_settings
 from oms.db.engine import get_engine
 from oms.db.shops import get_shop
 
-CONNECTORS = {"shopify": ShopifyConnector, "pdd": PinduoduoConnector}
+CONNECTORS = {
+    connector.platform: connector
+    for connector in (ShopifyConnector, PinduoduoConnector, TaobaoConnector, JdConnector,
+                      DouyinConnector, ShopeeConnector, LazadaConnector, AmazonConnector)
+}
 # Payload -> Order, pure: the clean step needs no credentials and no HTTP client.
-MAPPERS = {"shopify": map_order, "pdd": order_from_payload}
+MAPPERS = {
+    "shopify": shopify_mapping.map_order,
+    "pdd": pinduoduo_mapping.order_from_payload,
+    "taobao": taobao_mapping.map_order,
+    "jd": jd_mapping.map_order,
+    "douyin": douyin_mapping.map_order,
+    "shopee": shopee_mapping.map_order,
+    "lazada": lazada_mapping.map_order,
+    "amazon": amazon_mapping.map_order,
+}
 
 
 def engine() -> Engine:

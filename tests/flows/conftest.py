@@ -9,10 +9,9 @@ from prefect.testing.utilities import prefect_test_harness
 
 from oms.config import reset_settings
 from oms.db.shops import save_shop, save_skus, save_warehouse, set_on_hand
-from sandbox.app import add_simulated_shop
+from sandbox.app import add_simulated_shop, shop_base_url
 from sandbox.carrier import register_partner
 
-SANDBOX_PATHS = {"shopify": "/shopify/{shop}", "pdd": "/pdd"}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,7 +40,7 @@ def add_shop(db, sandbox, shop_name):
         credentials = add_simulated_shop(sandbox.state, platform, code, orders, seed, now=now)
         with db.begin() as conn:
             save_shop(conn, code=code, platform=platform, name=code,
-                      base_url=sandbox.url + SANDBOX_PATHS[platform].format(shop=code),
+                      base_url=shop_base_url(platform, sandbox.url, code),
                       credentials=credentials, now=now)
         return code
 

@@ -1,0 +1,23 @@
+"""Douyin simulator (placeholder until the simulator lands)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+
+from sandbox.model import SandboxState
+
+PLATFORM = "douyin"
+
+
+def base_path(shop: str) -> str:
+    return "/douyin"
+
+
+def build_router(state: SandboxState) -> APIRouter:
+    return APIRouter()
+
+
+def register_shop(state: SandboxState, shop: str, now: datetime) -> dict:
+    raise NotImplementedError("the douyin simulator is not built yet")
