@@ -32,17 +32,21 @@ class CleanedOrder:
 
 def clean_order(order: Order) -> CleanedOrder:
     receiver = order.receiver
-    phone = normalize_phone(receiver.phone)
-    province = normalize_province(receiver.province)
+    country = (receiver.country_code or "CN").upper()
+    # A number written without a country code belongs to the receiver's country.
+    phone = normalize_phone(receiver.phone, region=country)
+    # Provinces are checked against China's list only; abroad the region is kept as given.
+    province = normalize_province(receiver.province) if country == "CN" else None
     cleaned_receiver = replace(
         receiver,
+        country_code=country,
         name=normalize_text(receiver.name),
         phone=phone.e164 if phone.e164 else normalize_text(receiver.phone),
-        province=province.name if province.recognized else normalize_text(receiver.province),
+        province=province.name if province and province.recognized else normalize_text(receiver.province),
         city=normalize_text(receiver.city),
         district=normalize_text(receiver.district),
         address=normalize_text(receiver.address),
-        masked=receiver.masked or phone.masked or province.masked,
+        masked=receiver.masked or phone.masked or bool(province and province.masked),
     )
     currency_ok = True
     try:
@@ -62,21 +66,25 @@ def _facts(order: Order, phone, province, currency_ok: bool) -> dict[str, Any]:
         "line_count": len(order.lines),
         "min_quantity": min((line.quantity for line in order.lines), default=0),
         "lines_without_sku": sum(1 for line in order.lines if not line.sku),
-        "phone_state": _phone_state(phone) if ships else "not_needed",
+        "phone_state": _phone_state(phone, order.receiver.masked) if ships else "not_needed",
         "province_state": _province_state(province) if ships else "not_needed",
         "address_state": _address_state(order) if ships else "not_needed",
     }
 
 
-def _phone_state(phone) -> str:
+def _phone_state(phone, receiver_masked: bool) -> str:
     if phone.masked:
         return "masked"
+    if receiver_masked and phone.reason == "missing":
+        return "masked"  # the platform sent no phone at all rather than a masked one
     if phone.valid:
         return "valid"
     return "missing" if phone.reason == "missing" else "invalid"
 
 
 def _province_state(province) -> str:
+    if province is None:
+        return "abroad"
     if province.masked:
         return "masked"
     if province.recognized:
@@ -88,4 +96,8 @@ def _address_state(order: Order) -> str:
     receiver = order.receiver
     if receiver.masked and receiver.encrypted.get("address"):
         return "encrypted"
-    return "present" if receiver.address and receiver.city else "missing"
+    if receiver.address and receiver.city:
+        return "present"
+    # Withheld by the platform until asked for with extra rights (Amazon's restricted-data
+    # token): the order is fine, the address is fetched when the parcel is labelled.
+    return "withheld" if receiver.masked else "missing"
