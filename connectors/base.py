@@ -48,6 +48,9 @@ class RawOrder:
     platform_order_id: str | None
     platform_updated_at: datetime | None
     payload: dict[str, Any]
+    # Why the payload could not be read, when the connector knows better than "no id"
+    # (a spreadsheet row with a bad date, say); shown in the review queue.
+    unreadable_reason: str | None = None
 
 
 @dataclass

@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from connectors.base import HttpConnection, PushResult, RawOrder, ShopAccess
+from connectors.base import HttpConnection, PushResult, RawOrder, ShopAccess, platform_carrier_code
+from connectors.pacing import RequestRate, shop_bucket
 from connectors.pinduoduo_mapping import (  # noqa: F401  re-exported for callers and tests
     CHINA_TIME,
     PLATFORM,
@@ -39,6 +40,9 @@ CONFIRM_TIME_SLICE = timedelta(hours=24)  # pdd.order.list.get limit
 MAX_PAGE_SIZE = 100
 ANY = 5  # order_status / refund_status filter value meaning "all"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# The tightest per-shop limit of the order APIs we call: increment 3000 per 60 s
+# (reference §6.5 [M], from the SDK's generated limiters).
+REQUEST_RATE = RequestRate(per_second=50, burst=50)
 # PDD's throttling errors name no wait; its limiters count over 10 s and 60 s windows.
 RATE_LIMIT_WAIT_SECONDS = 10.0
 
@@ -112,11 +116,8 @@ class PinduoduoConnector(HttpConnection):
         self._client_secret = access.credentials["client_secret"]
         self._access_token = access.credentials.get("access_token", "")
         self._url = access.base_url.rstrip("/") + ROUTER_PATH
-        self._connect(http, DEFAULT_TIMEOUT)
+        self._connect(http, DEFAULT_TIMEOUT, pacing=shop_bucket(PLATFORM, access.code, REQUEST_RATE))
         self._page_size = page_size
-
-
-
 
     # ---- orders in -----------------------------------------------------------------
 
@@ -190,10 +191,7 @@ class PinduoduoConnector(HttpConnection):
         landed (perhaps its answer was lost) and this one counts as done. A different
         tracking number stays a refusal: overwriting one is a decision for a person.
         """
-        logistics_id = LOGISTICS_IDS.get(carrier)
-        if logistics_id is None:
-            raise Rejected(f"carrier {carrier!r} has no PDD logistics_id", platform=PLATFORM,
-                           code="unmapped_carrier")
+        logistics_id = platform_carrier_code(LOGISTICS_IDS, carrier, PLATFORM)
         request = {"order_sn": platform_order_id, "logistics_id": logistics_id,
                    "tracking_number": tracking_number}
         sent = {"type": "pdd.logistics.online.send", **request}
@@ -235,6 +233,7 @@ class PinduoduoConnector(HttpConnection):
         params.update({key: _wire_value(value) for key, value in business.items()})
         params["sign"] = sign_params(params, self._client_secret)
         try:
+            self._wait_turn()
             response = self._http.post(self._url, data=params)
         except httpx.TransportError as error:  # timeouts and connection failures alike
             raise Unavailable(f"{api}: {type(error).__name__}", platform=PLATFORM) from error

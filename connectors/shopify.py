@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from connectors.base import HttpConnection, PushResult, RawOrder, ShopAccess
+from connectors.base import HttpConnection, PushResult, RawOrder, ShopAccess, platform_carrier_code
+from connectors.pacing import RequestRate, shop_bucket
 # The mapping's public names are re-exported: callers (and tests) know them from here.
 from connectors.shopify_mapping import (
     PLATFORM,
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 API_VERSION = "2025-01"
 MAX_PAGE_SIZE = 250
 REQUEST_TIMEOUT_SECONDS = 30.0
+# [H] Standard plan: the bucket leaks 2 calls a second; [M] it holds 40.
+REQUEST_RATE = RequestRate(per_second=2, burst=40)
 DEFAULT_RETRY_AFTER_SECONDS = 1.0  # [H] the official client waits 1 s without Retry-After
 FULFILLABLE_STATUSES = ("open", "in_progress")
 
@@ -71,10 +74,7 @@ class ShopifyConnector(HttpConnection):
         self.page_size = page_size
         self._api_root = f"{access.base_url.rstrip('/')}/admin/api/{API_VERSION}"
         self._headers = {"X-Shopify-Access-Token": token, "Accept": "application/json"}
-        self._connect(http, REQUEST_TIMEOUT_SECONDS)
-
-
-
+        self._connect(http, REQUEST_TIMEOUT_SECONDS, pacing=shop_bucket(PLATFORM, access.code, REQUEST_RATE))
 
     def fetch_orders(self, start: datetime, end: datetime) -> Iterator[list[RawOrder]]:
         """Yield non-empty pages of orders updated in [start, end)."""
@@ -109,10 +109,7 @@ class ShopifyConnector(HttpConnection):
     def push_tracking(
         self, platform_order_id: str, carrier: str, tracking_number: str
     ) -> PushResult:
-        company = TRACKING_COMPANY_BY_CARRIER.get(carrier)
-        if company is None:
-            message = f"no Shopify tracking company for carrier {carrier!r}"
-            raise Rejected(message, platform=PLATFORM, code="unmapped_carrier")
+        company = platform_carrier_code(TRACKING_COMPANY_BY_CARRIER, carrier, PLATFORM)
         if not platform_order_id.isdigit():
             raise Rejected(f"{platform_order_id!r} is not a Shopify order id", platform=PLATFORM)
         order_path = f"/orders/{platform_order_id}"
@@ -163,6 +160,7 @@ class ShopifyConnector(HttpConnection):
         where = f"{method} {path.split('?')[0]}"
         try:
             url = self._api_root + path
+            self._wait_turn()
             response = self._http.request(method, url, headers=self._headers, **kwargs)
         except httpx.TimeoutException as error:
             raise Unavailable(f"{where} timed out", platform=PLATFORM) from error

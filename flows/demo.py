@@ -80,7 +80,9 @@ def _seed_stock(database_url: str) -> None:
 def _run_pipeline() -> dict:
     from flows.fulfil import fulfil_orders
     from flows.ingest import ingest_orders
+    from tasks.pacing import ensure_platform_limits
 
+    ensure_platform_limits()
     ingest = {code: ingest_orders(code) for code, *_ in DEMO_SHOPS}
     fulfil = fulfil_orders()
     return {"ingest": ingest, "fulfil": fulfil}

@@ -1,4 +1,5 @@
-"""The `oms` command: database migrations, the sandbox, the demo and one-off flow runs."""
+"""The `oms` command: database migrations, the sandbox, the demo, Prefect limits and one-off
+flow runs."""
 
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
 
     fulfil = commands.add_parser("fulfil", help="run fulfil-orders once")
     fulfil.set_defaults(run=_fulfil)
+
+    limits = commands.add_parser("limits", help="Prefect concurrency limits").add_subparsers()
+    setup = limits.add_parser("setup", help="create or update one global concurrency limit per platform")
+    setup.set_defaults(run=_limits_setup)
     return parser
 
 
@@ -91,6 +96,14 @@ def _fulfil(args) -> int:
     from flows.fulfil import fulfil_orders
 
     print(fulfil_orders())
+    return 0
+
+
+def _limits_setup(args) -> int:
+    from tasks.pacing import ensure_platform_limits, limit_name
+
+    for platform, slots in ensure_platform_limits().items():
+        print(f"{limit_name(platform)}: {slots} slot(s)")
     return 0
 
 

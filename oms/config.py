@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("var") / "oms.db"
+PLATFORMS = ("shopify", "pdd", "taobao", "jd", "douyin", "shopee", "lazada", "amazon", "spreadsheet")
 
 
 class Settings(BaseSettings):
@@ -38,6 +39,19 @@ class Settings(BaseSettings):
     carrier_url: str = "https://sfapi.sf-express.com"
     carrier_partner_id: str = ""
     carrier_checkword: SecretStr = SecretStr("")
+    # Prefect global concurrency limit per platform: how many tasks of all workers may
+    # talk to one platform at once (`oms limits setup` creates them). Request rates within
+    # a task are the connectors' own token buckets.
+    platform_concurrency: dict[str, int] = Field(
+        default_factory=lambda: dict.fromkeys(PLATFORMS, 4),
+        description="JSON object, e.g. {\"shopee\": 2}; platforms left out keep 4.",
+    )
+    # Column mappings of spreadsheet and till exports, one per source (see the file).
+    spreadsheet_sources_path: Path = Path("config/spreadsheet-sources.yaml")
+
+
+    def concurrency_for(self, platform: str) -> int:
+        return self.platform_concurrency.get(platform, 4)
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,7 @@ from oms.db.shops import get_watermark, move_watermark
 from oms.domain.cleaning import CleanedOrder, clean_order
 from oms.domain.errors import MappingError
 from oms.domain.order import Order
+from tasks.pacing import platform_slot
 from tasks.policy import BATCH_TASK, RETRYING
 from tasks.resources import MAPPERS, connector_for, engine, http_client, shop_access
 
@@ -81,7 +82,7 @@ def plan_window(shop_code: str, until: datetime | None = None, since: datetime |
 def fetch_and_land(shop_code: str, window: Window) -> Fetched:
     access = shop_access(shop_code)
     fetched = Fetched(platform=access.platform)
-    with http_client() as http:
+    with platform_slot(access.platform), http_client() as http:
         connector = connector_for(access, http)
         for page in connector.fetch_orders(window.start, window.end):
             fetched.pages += 1
@@ -105,8 +106,8 @@ def fetch_and_land(shop_code: str, window: Window) -> Fetched:
 
 
 def _unreadable_entry(platform: str, shop_code: str, raw: RawOrder) -> ReviewEntry:
-    return ReviewEntry("land", platform, shop_code, raw.platform_order_id,
-                       ["payload has no readable order id or update time"], raw.payload)
+    reason = raw.unreadable_reason or "payload has no readable order id or update time"
+    return ReviewEntry("land", platform, shop_code, raw.platform_order_id, [reason], raw.payload)
 
 
 @task(name="clean-orders", **BATCH_TASK)

@@ -16,6 +16,7 @@ from prefect import task
 from oms.db.review import ReviewEntry, park
 from oms.db.shipping import record_push, shipments_to_push
 from oms.domain.errors import ConnectorError, Rejected
+from tasks.pacing import platform_slot
 from tasks.policy import RETRYING
 from tasks.resources import connector_for, engine, http_client, shop_access
 
@@ -34,8 +35,9 @@ def push_tracking_for_shop(shop_code: str, batch_size: int) -> WriteBackSummary:
         pending = shipments_to_push(conn, batch_size, shop_code=shop_code)
     summary = WriteBackSummary(attempted=len(pending))
     last_retryable: ConnectorError | None = None
-    with http_client() as http:
-        connector = connector_for(shop_access(shop_code), http)
+    access = shop_access(shop_code)
+    with platform_slot(access.platform), http_client() as http:
+        connector = connector_for(access, http)
         for shipment in pending:
             outcome = _push_one(connector, shipment)
             if outcome == "success":

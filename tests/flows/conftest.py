@@ -11,12 +11,14 @@ from oms.config import reset_settings
 from oms.db.shops import save_shop, save_skus, save_warehouse, set_on_hand
 from sandbox.app import add_simulated_shop, shop_base_url
 from sandbox.carrier import register_partner
+from tasks.pacing import ensure_platform_limits
 
 
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_harness():
     with prefect_test_harness(server_startup_timeout=120):
+        ensure_platform_limits()
         yield
 
 
