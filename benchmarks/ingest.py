@@ -31,7 +31,6 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 POSTGRES_BENCH_DB = "oms_bench"
-SANDBOX_PATHS = {"shopify": "/shopify/{shop}", "pdd": "/pdd"}
 
 
 def main() -> None:
@@ -140,6 +139,7 @@ def register_shop(sandbox_url: str, platform: str, orders: int, database_url: st
 
     from oms.db.engine import get_engine
     from oms.db.shops import save_shop
+    from sandbox.app import shop_base_url
 
     code = f"bench-{platform}"
     response = httpx.post(f"{sandbox_url}/_sandbox/shops", timeout=120, json={
@@ -147,7 +147,7 @@ def register_shop(sandbox_url: str, platform: str, orders: int, database_url: st
     response.raise_for_status()
     with get_engine(database_url).begin() as conn:
         save_shop(conn, code=code, platform=platform, name=code,
-                  base_url=sandbox_url + SANDBOX_PATHS[platform].format(shop=code),
+                  base_url=shop_base_url(platform, sandbox_url, code),
                   credentials=response.json(), now=datetime.now(timezone.utc))
     return code
 
@@ -161,6 +161,9 @@ def warm_up_prefect() -> None:
         return None
 
     warm_up()
+    from tasks.pacing import ensure_platform_limits
+
+    ensure_platform_limits()
 
 
 def measure_floor(database_url: str) -> tuple[float, int]:
