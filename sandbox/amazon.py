@@ -1,23 +1,505 @@
-"""Amazon simulator (placeholder until the simulator lands)."""
+"""Amazon Selling Partner API simulator: LWA tokens, RDTs, Orders v0 and confirmShipment.
+
+It follows reference §2 and the official `ordersV0` model: an LWA token endpoint that
+trades a refresh token and the app's client credentials for a one-hour access token, sent
+in `x-amz-access-token` (no SigV4: a signature sent anyway is ignored); `{payload}` bodies
+and `{errors:[{code,message,details}]}` with real HTTP statuses; getOrders by
+LastUpdated/Created window whose upper bound must lie two minutes in the past, at most 100
+orders a page and an opaque NextToken that carries the filters; items served apart;
+restricted data only under a Restricted Data Token. The seller's packages are read back
+through the Orders API 2026-01-01 getOrder, the one documented place that shows them.
+
+Only an armed `rate_limit` fault answers 429, so test runs never depend on the machine's
+speed; every other answer names its usage plan in `x-amzn-RateLimit-Limit`. The NextToken
+is a keyset cursor (the last order served), so an order updated while a caller pages
+drops out without shifting, and so hiding, another one. How an order is dressed for the
+wire lives in `sandbox.amazon_render`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hmac
+import json
+import secrets
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
-from sandbox.model import SandboxState
+from sandbox.amazon_render import (
+    ADDRESS_STATUSES, BEFORE_TOO_RECENT, CONFIRM_INVALID, INVALID_INPUT, MARKETPLACE_BY_COUNTRY,
+    MISSING_TOKEN, NOT_FOUND, NOT_SHIPPABLE, RDT_INVALID, RDT_OUT_OF_SCOPE, TOKEN_EXPIRED,
+    TOKEN_INVALID, AmazonError, amazon_order_id, decode_cursor, encode_cursor, iso,
+    marketplace_id, order_item_id, order_status, render_address, render_items, render_order,
+    render_order_2026, serve, shipped_quantities,
+)
+from sandbox.markets import UNITED_STATES
+from sandbox.model import SandboxState, SimOrder, SimToken
 
 PLATFORM = "amazon"
+MARKET = UNITED_STATES
+ACCESS_TOKEN_LIFETIME = timedelta(seconds=3600)  # [H] LWA expires_in
+RDT_LIFETIME_SECONDS = 3600  # [H] tokens_2021-03-01 example
+RDT_PREFIX = "Atz.sprdt|"  # [H] tokens_2021-03-01 example
+SETTLE_TIME = timedelta(minutes=2)  # [H] *Before must be at least 2 minutes before now
+MAX_PAGE_SIZE = 100  # [H]
+MAX_MARKETPLACES = 50  # [H]
+MAX_RESTRICTED_RESOURCES = 50  # [H]
+TOKEN_HEADER = "x-amz-access-token"
+LWA_PREFIX = "Atza|"  # LWA access tokens start so [M]; it keeps other platforms' tokens out
+ORDER_STATUSES = frozenset({"PendingAvailability", "Pending", "Unshipped", "PartiallyShipped",
+                            "Shipped", "InvoiceUnconfirmed", "Canceled", "Unfulfillable"})
+DATA_ELEMENTS = frozenset({"buyerInfo", "shippingAddress", "buyerTaxInformation"})
+INCLUDED_DATA_2026 = frozenset({"BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE", "PROMOTION",
+                                "CANCELLATION", "FULFILLMENT", "PACKAGES", "TAX", "PAYMENT",
+                                "FULFILLMENT_ORDERS"})
+# Restricted operations we serve -> whether an RDT for them must name dataElements [H].
+RESTRICTED_PATHS = {
+    "/orders/v0/orders": True, "/orders/v0/orders/{orderId}": True,
+    "/orders/v0/orders/{orderId}/orderItems": True, "/orders/v0/orders/{orderId}/address": False,
+}
 
 
-def base_path(shop: str) -> str:
-    return "/amazon"
+# --- UNVERIFIED (reference [L] or absent): chosen for the simulator.
+# LWA refresh tokens live while the seller's authorisation does (about a year).
+REFRESH_TOKEN_LIFETIME = timedelta(days=365)
+ITEMS_PAGE_SIZE = 30  # getOrderItems page size: not documented
+# LWA's error values are [M]; which one answers which mistake is [L].
+LWA_BAD_CLIENT = (401, "invalid_client", "Client authentication failed")
+LWA_BAD_GRANT = (400, "invalid_grant", "The request has an invalid grant parameter : refresh_token")
+LWA_BAD_GRANT_TYPE = (400, "unsupported_grant_type",
+                      "The authorization grant type is not supported")
+# Amazon's CarrierCode list is long and changes; these are the values the simulator knows.
+CARRIER_CODES = frozenset({
+    "USPS", "UPS", "FedEx", "DHL", "DHL eCommerce", "OnTrac", "Amazon Shipping", "Royal Mail",
+    "Parcelforce", "Deutsche Post", "DPD", "Hermes", "GLS", "Japan Post", "Yamato Transport",
+    "Sagawa Express", "China Post", "SF Express", "Yun Express", "4PX", "Yanwen", "Other",
+})
+# --- end
+
+# refresh token -> the client_id it was issued to (tokens are random, so one map serves
+# every SandboxState in the process)
+_ISSUED_TO: dict[str, str] = {}
+
+
+# ---- parsing -------------------------------------------------------------------------
+
+
+def parse_instant(text: str, name: str, refusal: AmazonError = INVALID_INPUT) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise refusal.saying(f"{name} is not an ISO 8601 date: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _list_param(request: Request, name: str) -> list[str]:
+    """Array query parameters come comma-separated (swagger's csv) or repeated."""
+    values = request.query_params.getlist(name)
+    return [part for value in values for part in value.split(",") if part]
+
+
+# ---- the shop's orders, sorted once ------------------------------------------------------
+
+Key = tuple[int, int, int]  # (whole second, order_id, position in the shop's list)
+
+
+def _second(moment: datetime) -> int:
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
+
+
+@dataclass
+class _Book:
+    members: list[SimOrder]
+    stamps: list[tuple[datetime, datetime]]
+    timelines: dict[str, tuple[list[Key], list[SimOrder]]] = field(default_factory=dict)
+    by_id: dict[str, SimOrder] = field(default_factory=dict)
+
+
+class OrderIndex:
+    """Each shop's orders sorted by update and by creation time, and found by order id.
+
+    Rebuilt when the shop's list or an order's times differ from what it was built from
+    (one pass of attribute reads per request); callers hold `state.lock`.
+    """
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self._books: dict[str, _Book] = {}
+
+    def _book(self, shop: str) -> _Book:
+        orders = self.state.shop_orders(shop)
+        stamps = [(o.updated_at, o.created_at) for o in orders]
+        book = self._books.get(shop)
+        same_members = book is not None and len(book.members) == len(orders) and all(
+            a is b for a, b in zip(book.members, orders))
+        if not same_members:
+            book = self._books[shop] = _Book(list(orders), stamps)
+            for order in orders:
+                book.by_id.setdefault(amazon_order_id(order), order)
+        elif stamps != book.stamps:
+            book.stamps, book.timelines = stamps, {}
+        return book  # type: ignore[return-value]
+
+    def timeline(self, shop: str, clock: str) -> tuple[list[Key], list[SimOrder]]:
+        book = self._book(shop)
+        if clock not in book.timelines:
+            keyed = sorted((_second(getattr(o, clock)), o.order_id, n)
+                           for n, o in enumerate(book.members))
+            book.timelines[clock] = (keyed, [book.members[k[2]] for k in keyed])
+        return book.timelines[clock]
+
+    def find(self, shop: str, wanted: str) -> SimOrder:
+        order = self._book(shop).by_id.get(wanted)
+        if order is None:
+            raise NOT_FOUND.saying(f"Order {wanted} was not found.")
+        return order
+
+
+# ---- getOrders ---------------------------------------------------------------------------
+
+
+def _orders_query(request: Request, shop: str, now: datetime, marketplaces: list[str]) -> dict:
+    """The listing's filters: from the NextToken when one is given, else from the query."""
+    token = request.query_params.get("NextToken")
+    if token:
+        return decode_cursor(token, shop, "orders")
+    params = request.query_params
+    created, updated = params.get("CreatedAfter"), params.get("LastUpdatedAfter")
+    if bool(created) == bool(updated):
+        raise INVALID_INPUT.saying("Exactly one of CreatedAfter and LastUpdatedAfter is required.")
+    family = "Created" if created else "LastUpdated"
+    if created and (params.get("LastUpdatedBefore") or params.get("LastUpdatedAfter")):
+        raise INVALID_INPUT.saying("LastUpdated* cannot be set with CreatedAfter.")
+    if updated and params.get("CreatedBefore"):
+        raise INVALID_INPUT.saying("CreatedBefore cannot be set with LastUpdatedAfter.")
+    after = parse_instant(created or updated, f"{family}After")
+    latest = now - SETTLE_TIME
+    before_text = params.get(f"{family}Before")
+    before = parse_instant(before_text, f"{family}Before") if before_text else latest
+    if before > latest:
+        raise INVALID_INPUT.saying(BEFORE_TOO_RECENT.format(name=f"{family}Before"))
+    if before < after:
+        raise INVALID_INPUT.saying(f"{family}Before must not be earlier than {family}After.")
+    statuses = _list_param(request, "OrderStatuses")
+    unknown = set(statuses) - ORDER_STATUSES
+    if unknown:
+        raise INVALID_INPUT.saying(f"Unknown OrderStatuses: {sorted(unknown)}.")
+    try:
+        size = int(params.get("MaxResultsPerPage", MAX_PAGE_SIZE))
+    except ValueError:
+        size = 0
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise INVALID_INPUT.saying(f"MaxResultsPerPage must be 1 - {MAX_PAGE_SIZE}.")
+    return {"shop": shop, "kind": "orders", "family": family, "after": after.timestamp(),
+            "before": before.timestamp(), "statuses": statuses, "size": size,
+            "marketplaces": marketplaces, "last": None}
+
+
+def list_orders(index: OrderIndex, request: Request, shop: str, restricted: frozenset[str]) -> dict:
+    now = datetime.now(timezone.utc)
+    marketplaces = _list_param(request, "MarketplaceIds")
+    if not 1 <= len(marketplaces) <= MAX_MARKETPLACES:
+        raise INVALID_INPUT.saying(f"MarketplaceIds needs 1 to {MAX_MARKETPLACES} values.")
+    query = _orders_query(request, shop, now, marketplaces)
+    marketplaces = query["marketplaces"]  # with a NextToken, the first request's
+    clock = "created_at" if query["family"] == "Created" else "updated_at"
+    wanted = set(query["statuses"])
+    with index.state.lock:
+        keys, ordered = index.timeline(shop, clock)
+        last = query["last"]
+        position = bisect_right(keys, tuple(last)) if last else bisect_left(keys, (query["after"],))
+        stop = bisect_right(keys, (query["before"], float("inf"), float("inf")))
+        page, has_more = [], False
+        for key, order in zip(keys[position:stop], ordered[position:stop]):
+            if marketplace_id(order) not in marketplaces:
+                continue
+            if wanted and order_status(order) not in wanted:
+                continue
+            if len(page) == query["size"]:
+                has_more = True
+                break
+            page.append((key, order))
+        rendered = [render_order(order, restricted, now) for _, order in page]
+    payload: dict = {"Orders": rendered}
+    if has_more:
+        payload["NextToken"] = encode_cursor({**query, "last": list(page[-1][0])})
+    payload[f"{query['family']}Before"] = iso(datetime.fromtimestamp(query["before"], timezone.utc))
+    return {"payload": payload}
+
+
+# ---- single orders, items, address ------------------------------------------------------
+
+
+def order_items(index: OrderIndex, request: Request, shop: str, order_id: str) -> dict:
+    token = request.query_params.get("NextToken")
+    cursor = decode_cursor(token, shop, "items") if token else {"order": order_id, "offset": 0}
+    if cursor.get("order") != order_id or not isinstance(cursor.get("offset"), int):
+        raise INVALID_INPUT.saying("Invalid NextToken.")
+    offset = cursor["offset"]
+    with index.state.lock:
+        items = render_items(index.find(shop, order_id))
+    payload = {"AmazonOrderId": order_id, "OrderItems": items[offset : offset + ITEMS_PAGE_SIZE]}
+    if offset + ITEMS_PAGE_SIZE < len(items):
+        following = {"shop": shop, "kind": "items", "order": order_id,
+                     "offset": offset + ITEMS_PAGE_SIZE}
+        payload["NextToken"] = encode_cursor(following)
+    return {"payload": payload}
+
+
+def single_order(index: OrderIndex, who: Caller, order_id: str) -> dict:
+    with index.state.lock:
+        order = index.find(who.shop, order_id)
+        return {"payload": render_order(order, who.restricted, datetime.now(timezone.utc))}
+
+
+def order_address(index: OrderIndex, shop: str, order_id: str, with_pii: bool) -> dict:
+    now = datetime.now(timezone.utc)
+    with index.state.lock:
+        order = index.find(shop, order_id)
+        payload = {"AmazonOrderId": order_id}
+        if order_status(order) in ADDRESS_STATUSES:
+            payload["ShippingAddress"] = render_address(order, with_pii, now)
+    return {"payload": payload}
+
+
+def order_2026(index: OrderIndex, request: Request, shop: str, order_id: str) -> dict:
+    included = set(_list_param(request, "includedData"))
+    if included - INCLUDED_DATA_2026:
+        raise INVALID_INPUT.saying(f"Unknown includedData: {sorted(included - INCLUDED_DATA_2026)}")
+    with index.state.lock:
+        return {"order": render_order_2026(index.find(shop, order_id), "PACKAGES" in included)}
+
+
+# ---- confirmShipment ---------------------------------------------------------------------
+
+
+def _package(body: object) -> dict:
+    refuse = CONFIRM_INVALID.saying
+    if not isinstance(body, dict) or not isinstance(body.get("packageDetail"), dict):
+        raise refuse("marketplaceId and packageDetail are required.")
+    package = body["packageDetail"]
+    for name in ("packageReferenceId", "carrierCode", "trackingNumber", "shipDate"):
+        if not isinstance(package.get(name), str) or not package[name].strip():
+            raise refuse(f"packageDetail.{name} is required.")
+    if not package["packageReferenceId"].isdigit() or int(package["packageReferenceId"]) < 1:
+        raise refuse("packageReferenceId must be a positive numeric string.")
+    if package["carrierCode"] not in CARRIER_CODES:
+        raise refuse(f"Unknown carrierCode {package['carrierCode']!r}.")
+    if package["carrierCode"] == "Other" and not package.get("carrierName"):
+        raise refuse("carrierName is required when carrierCode is Other.")
+    parse_instant(package["shipDate"], "shipDate", CONFIRM_INVALID)  # as for '02/21/2022' [H]
+    items = package.get("orderItems")
+    if not isinstance(items, list) or not items:
+        raise refuse("packageDetail.orderItems is required.")
+    return package
+
+
+def confirm_shipment(index: OrderIndex, shop: str, order_id: str, body: object) -> None:
+    package = _package(body)
+    refuse = CONFIRM_INVALID.saying
+    with index.state.lock:
+        order = index.find(shop, order_id)
+        if body.get("marketplaceId") != marketplace_id(order):  # type: ignore[union-attr]
+            raise refuse("marketplaceId does not match the order.")
+        status = order_status(order)
+        if status not in ("Unshipped", "PartiallyShipped"):
+            raise refuse(NOT_SHIPPABLE.format(status=status))
+        shipped = shipped_quantities(order)
+        ids = [order_item_id(order, n) for n in range(len(order.lines))]
+        remaining = {item_id: line.quantity - shipped.get(item_id, 0)
+                     for item_id, line in zip(ids, order.lines)}
+        confirmed = []
+        for item in package["orderItems"]:
+            item_id = item.get("orderItemId") if isinstance(item, dict) else None
+            quantity = item.get("quantity") if isinstance(item, dict) else None
+            if item_id not in remaining or type(quantity) is not int:
+                raise refuse(f"Unknown orderItemId or quantity: {item!r}.")
+            if not 1 <= quantity <= remaining[item_id]:
+                raise refuse(f"quantity {quantity} exceeds what is left of {item_id}.")
+            remaining[item_id] -= quantity
+            confirmed.append({"orderItemId": item_id, "quantity": quantity})
+        now = datetime.now(timezone.utc)
+        order.tracking.append({
+            "platform": PLATFORM, "carrier_code": package["carrierCode"],
+            "carrier_name": package.get("carrierName"),
+            "tracking_number": package["trackingNumber"],
+            "package_reference_id": package["packageReferenceId"],
+            "ship_date": package["shipDate"], "shipped_at": now, "order_items": confirmed,
+        })
+        if not any(remaining.values()):
+            order.status = "shipped"
+        order.updated_at = now
+
+
+# ---- tokens ------------------------------------------------------------------------------
+
+
+@dataclass
+class Caller:
+    shop: str
+    restricted: frozenset[str]  # dataElements the RDT grants on this path; empty for LWA
+
+
+def _matches(resource_path: str, request_path: str) -> bool:
+    wanted, actual = resource_path.strip("/").split("/"), request_path.strip("/").split("/")
+    return len(wanted) == len(actual) and all(
+        w == a or (w.startswith("{") and w.endswith("}")) for w, a in zip(wanted, actual))
+
+
+def authenticate(state: SandboxState, scopes: dict, request: Request, template: str,
+                 path: str, expired_by_fault: bool) -> Caller:
+    token = request.headers.get(TOKEN_HEADER)
+    if not token:
+        raise MISSING_TOKEN
+    known = state.tokens.get(token) if token.startswith((LWA_PREFIX, RDT_PREFIX)) else None
+    if known is None:
+        raise TOKEN_INVALID
+    if expired_by_fault or known.expires_at <= datetime.now(timezone.utc):
+        raise TOKEN_EXPIRED
+    if known.kind == "access":
+        return Caller(known.shop, frozenset())
+    for resource in scopes.get(token, ()):
+        if resource["method"] == request.method and _matches(resource["path"], path):
+            elements = set(resource["dataElements"])
+            if template == "/orders/v0/orders/{orderId}/address":
+                elements.add("shippingAddress")  # the operation's only data
+            return Caller(known.shop, frozenset(elements))
+    raise RDT_OUT_OF_SCOPE.saying(f"The token does not cover {request.method} {path}.")
+
+
+def create_rdt(state: SandboxState, scopes: dict, shop: str, body: object) -> dict:
+    resources = body.get("restrictedResources") if isinstance(body, dict) else None
+    if not isinstance(resources, list) or not 1 <= len(resources) <= MAX_RESTRICTED_RESOURCES:
+        raise RDT_INVALID.saying("Resource not provided.")
+    granted = []
+    for resource in resources:
+        resource = resource if isinstance(resource, dict) else {}
+        method, path = resource.get("method"), resource.get("path")
+        known = (t for t in RESTRICTED_PATHS if isinstance(path, str) and _matches(t, path))
+        template = next(known, None)
+        if method not in ("GET", "PUT", "POST", "DELETE") or template is None:
+            raise RDT_INVALID.saying("Resource not provided.")
+        elements = resource.get("dataElements") or []
+        if RESTRICTED_PATHS[template] and not elements or set(elements) - DATA_ELEMENTS:
+            raise RDT_INVALID.saying(f"dataElements are missing or invalid for {path}.")
+        granted.append({"method": method, "path": path, "dataElements": list(elements)})
+    token = RDT_PREFIX + secrets.token_urlsafe(32)
+    with state.lock:
+        expires_at = datetime.now(timezone.utc) + timedelta(seconds=RDT_LIFETIME_SECONDS)
+        state.tokens[token] = SimToken(shop=shop, expires_at=expires_at, kind="rdt")
+        scopes[token] = granted
+    return {"restrictedDataToken": token, "expiresIn": RDT_LIFETIME_SECONDS}
+
+
+def lwa_token(state: SandboxState, form: dict[str, str]) -> JSONResponse:
+    def refuse(error: tuple[int, str, str]) -> JSONResponse:
+        body = {"error": error[1], "error_description": error[2]}
+        return JSONResponse(body, status_code=error[0])
+
+    client_id, secret = form.get("client_id", ""), state.app_secrets.get(form.get("client_id", ""))
+    if secret is None or not hmac.compare_digest(secret, form.get("client_secret", "")):
+        return refuse(LWA_BAD_CLIENT)
+    if form.get("grant_type") != "refresh_token":
+        return refuse(LWA_BAD_GRANT_TYPE)
+    refresh_token = form.get("refresh_token", "")
+    now = datetime.now(timezone.utc)
+    if _ISSUED_TO.get(refresh_token) != client_id:
+        return refuse(LWA_BAD_GRANT)
+    known = state.redeem(refresh_token, now)
+    if known is None:
+        return refuse(LWA_BAD_GRANT)
+    granted = state.grant(known.shop, now, ACCESS_TOKEN_LIFETIME, prefix=LWA_PREFIX)
+    return JSONResponse({"access_token": granted["access_token"], "refresh_token": refresh_token,
+                         "token_type": "bearer",
+                         "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds())})
+
+
+# ---- the router --------------------------------------------------------------------------
+
+ORDER = "/orders/v0/orders/{orderId}"
+# (method, path under /amazon, operation, what it does with (index, request, caller, body))
+ROUTES: tuple[tuple[str, str, str, Callable[..., dict | None]], ...] = (
+    ("GET", "/orders/v0/orders", "getOrders",
+     lambda index, request, who, _: list_orders(index, request, who.shop, who.restricted)),
+    ("GET", ORDER, "getOrder", lambda index, request, who, _: single_order(
+        index, who, request.path_params["orderId"])),
+    ("GET", ORDER + "/orderItems", "getOrderItems", lambda index, request, who, _: order_items(
+        index, request, who.shop, request.path_params["orderId"])),
+    ("GET", ORDER + "/address", "getOrderAddress", lambda index, request, who, _: order_address(
+        index, who.shop, request.path_params["orderId"], "shippingAddress" in who.restricted)),
+    ("POST", ORDER + "/shipmentConfirmation", "confirmShipment",
+     lambda index, request, who, body: confirm_shipment(
+         index, who.shop, request.path_params["orderId"], body)),
+    ("GET", "/orders/2026-01-01/orders/{orderId}", "getOrder2026",
+     lambda index, request, who, _: order_2026(
+         index, request, who.shop, request.path_params["orderId"])),
+)
 
 
 def build_router(state: SandboxState) -> APIRouter:
-    return APIRouter()
+    router = APIRouter()
+    index = OrderIndex(state)
+    scopes: dict[str, list[dict]] = {}  # RDT -> the restricted resources it was granted for
+
+    def endpoint(path: str, operation: str, handle: Callable[..., dict | None]):
+        async def answer(request: Request) -> Response:
+            body = await _json_body(request) if request.method == "POST" else None
+
+            def work(expired_by_fault: bool) -> dict | None:
+                where = request.url.path.removeprefix("/amazon")
+                who = authenticate(state, scopes, request, path, where, expired_by_fault)
+                return handle(index, request, who, body)
+
+            return await serve(state.faults.take(PLATFORM), operation, work)
+        return answer
+
+    for method, path, operation, handle in ROUTES:
+        router.add_api_route("/amazon" + path, endpoint(path, operation, handle), methods=[method])
+    # an RDT covers only restricted order paths, so it cannot ask for another RDT
+    rdt = endpoint("/tokens/2021-03-01/restrictedDataToken", "createRestrictedDataToken",
+                   lambda _, __, who, body: create_rdt(state, scopes, who.shop, body))
+    router.add_api_route("/amazon/tokens/2021-03-01/restrictedDataToken", rdt, methods=["POST"])
+
+    @router.post("/amazon/auth/o2/token")
+    async def token(request: Request) -> Response:  # LWA: a service of its own, no faults
+        form = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
+        return lwa_token(state, form)
+
+    return router
+
+
+async def _json_body(request: Request) -> object:
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError:
+        return None
+
+
+def base_path(shop: str) -> str:
+    return "/amazon"  # one host per region; the access token names the seller
 
 
 def register_shop(state: SandboxState, shop: str, now: datetime) -> dict:
-    raise NotImplementedError("the amazon simulator is not built yet")
+    """Authorise a fresh app for the seller: LWA client credentials and tokens (3600 s)."""
+    client_id = "amzn1.application-oa2-client." + secrets.token_hex(16)
+    client_secret = "amzn1.oa2-cs.v1." + secrets.token_hex(32)
+    # state.grant gives both tokens one prefix; real refresh tokens start "Atzr|" instead.
+    granted = state.grant(shop, now, ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME,
+                          prefix=LWA_PREFIX)
+    with state.lock:
+        state.app_secrets[client_id] = client_secret
+        orders = state.shop_orders(shop)
+        country = orders[0].country_code if orders else MARKET.country
+    _ISSUED_TO[granted["refresh_token"]] = client_id
+    return {
+        "client_id": client_id, "client_secret": client_secret,
+        "refresh_token": granted["refresh_token"], "access_token": granted["access_token"],
+        "access_expires_at": granted["access_expires_at"].isoformat(),
+        "marketplace_id": MARKETPLACE_BY_COUNTRY.get(country, MARKETPLACE_BY_COUNTRY["US"]),
+        "selling_partner_id": "A" + secrets.token_hex(7).upper(),
+    }
