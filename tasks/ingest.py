@@ -19,13 +19,13 @@ from expectations.runner import validate_records
 from oms.config import get_settings
 from oms.db.orders import LandedPayload, StoreResult, land_raw_orders, store_orders
 from oms.db.review import ReviewEntry, open_entries, park, resolve_superseded
-from oms.db.shops import get_watermark, move_watermark
+from oms.db.shops import get_shop, get_watermark, move_watermark
 from oms.domain.cleaning import CleanedOrder, clean_order
 from oms.domain.errors import MappingError
 from oms.domain.order import Order
 from tasks.pacing import platform_slot
 from tasks.policy import BATCH_TASK, RETRYING
-from tasks.resources import MAPPERS, connector_for, engine, http_client, shop_access
+from tasks.resources import CONNECTORS, MAPPERS, connector_for, engine, http_client, shop_access
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,11 @@ def plan_window(shop_code: str, until: datetime | None = None, since: datetime |
     """From the last watermark, minus the overlap, up to now; `since` and `until` give an
     explicit window instead, for a backfill."""
     settings = get_settings()
-    end = until or now_utc()
     with engine().connect() as conn:
         watermark = get_watermark(conn, shop_code)
+        platform = get_shop(conn, shop_code)["platform"]
+    # Some platforms serve nothing newer than a few minutes ago (Amazon: 2 minutes).
+    end = until or now_utc() - getattr(CONNECTORS.get(platform), "fetch_lag", timedelta(0))
     if since is not None:
         start = since
     elif watermark is None:
