@@ -231,6 +231,10 @@ class AmazonConnector(HttpConnection):
         address = payload.get("ShippingAddress")
         return receiver_from_address(address if isinstance(address, dict) else {})
 
+    def label_receivers(self, masked: Mapping[str, Receiver]) -> dict[str, Receiver]:
+        """Full addresses to print on labels, read under a restricted-data token, never stored."""
+        return {order_id: self.restricted_receiver(order_id) for order_id in masked}
+
     def to_order(self, raw: RawOrder) -> Order:
         """The internal order, or MappingError naming everything wrong with the payload."""
         return map_order(raw.payload, self.shop_code)

@@ -106,6 +106,16 @@ class MarketplaceConnector(Protocol):
         ...
 
 
+class RevealsReceivers(Protocol):
+    """A connector whose platform hands out plaintext receivers for printing labels only
+    (Taobao's oaid decrypt, Amazon's restricted-data token). What it returns is used for
+    the carrier call and dropped: it is never stored or logged."""
+
+    def label_receivers(self, masked: Mapping[str, Receiver]) -> dict[str, Receiver]:
+        """Plaintext receivers by platform order id, for those the platform would open."""
+        ...
+
+
 def platform_carrier_code(codes: Mapping[str, T], carrier: str, platform: str) -> T:
     """The platform's code for our carrier, or `Rejected` before anything is sent.
 

@@ -32,7 +32,7 @@ from connectors.taobao_mapping import (  # noqa: F401  re-exported for callers a
     parse_china_time, raw_order,
 )
 from oms.domain.errors import ConnectorError, RateLimited, Rejected, TokenExpired, Unavailable
-from oms.domain.order import Order
+from oms.domain.order import Order, Receiver
 
 GATEWAY_PATH = "/router/rest"
 MAX_PAGE_SIZE = 100  # [H]
@@ -42,6 +42,9 @@ MODIFIED_WINDOW_LIMIT = timedelta(days=1)  # [H]
 # Requests are rounded out to whole seconds at both ends: stay clear of the limit.
 WIDEST_SLICE = MODIFIED_WINDOW_LIMIT - timedelta(seconds=2)
 MAX_DECRYPT_QUERIES = 20  # [H]
+# Our labels come from SF's e-waybill (scene 1001, 顺丰电子面单发货); another carrier would
+# need its own scene code when carrier choice arrives.
+LABEL_SCENE = "1001"
 DECRYPT_SCENES = frozenset({"1001", "1002", "1003", "1004", "1005", "1006", "1007", "2001", "2002"})
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -234,6 +237,18 @@ class TaobaoConnector(HttpConnection):
             listed = body.get("receiver_list", {}).get("receiver") or []
             opened += [opened_receiver(item) for item in listed if isinstance(item, dict)]
         return opened
+
+    def label_receivers(self, masked: Mapping[str, Receiver]) -> dict[str, Receiver]:
+        """Plaintext receivers to print on e-waybills, for trades whose oaid Taobao opens.
+
+        Trades whose receiver changed since we read them (`matched` false) are left out:
+        their label would go to the old address.
+        """
+        pairs = [(tid, r.encrypted["oaid"]) for tid, r in masked.items() if r.encrypted.get("oaid")]
+        if not pairs:
+            return {}
+        opened = self.decrypt_receivers(pairs, scene=LABEL_SCENE)
+        return {item.tid: item.receiver for item in opened if item.matched}
 
     # ---- tracking out -----------------------------------------------------------------
 

@@ -84,10 +84,12 @@ def _present(value: object) -> bool:
 
 def receiver_problem(contact: dict) -> tuple[str, str] | None:
     """The first reason SF would refuse this receiver, as (errorCode, errorMsg)."""
-    for field in ("province", "city", "address"):
+    abroad = contact.get("country", "CN") != "CN"
+    # SF International labels abroad need no Chinese province; many countries have none.
+    for field in ("city", "address") if abroad else ("province", "city", "address"):
         if not _present(contact.get(field)):
             return ERROR_RECEIVER_ADDRESS, f"到件方{field}不能为空: receiver {field} is missing"
-    if not is_known_province(contact["province"]):
+    if not abroad and not is_known_province(contact["province"]):
         return ERROR_RECEIVER_ADDRESS, "到件方province无效: receiver province is not a known province"
     if not _present(contact.get("contact")):
         return ERROR_RECEIVER_CONTACT, "到件方contact不能为空: receiver contact name is missing"

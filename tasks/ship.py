@@ -1,25 +1,28 @@
 """Shipping task: e-waybills from the carrier for a batch of allocated orders.
 
 A parcel the carrier refuses (a bad address, say) is parked for a person with the
-carrier's reason; the rest of the batch ships. Outages and rate limits fail the task so
+carrier's reason; the rest of the batch ships. Receivers a platform masks but opens for
+labels (Taobao, Amazon) are opened just before the carrier call and never stored. Outages and rate limits fail the task so
 its retry policy tries the batch again; the carrier answers an order it has already
 seen with the number it issued then, so a retried batch never gets two waybills.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from connectors.base import Parcel, Waybill
 from oms.db.review import ReviewEntry, park
 from oms.db.shipping import ShipmentDraft, orders_ready_to_ship, record_shipments
-from oms.domain.errors import Rejected
+from oms.domain.errors import ConnectorError, Rejected
 from oms.domain.order import Receiver
+from tasks.pacing import platform_slot
 from tasks.policy import RETRYING
-from tasks.resources import carrier_client, engine, http_client
+from tasks.resources import CONNECTORS, carrier_client, connector_for, engine, http_client, shop_access
 
 
 @dataclass
@@ -37,9 +40,17 @@ def create_shipments(batch_size: int, after_id: int = 0) -> ShippingSummary:
     if not ready:
         return ShippingSummary(last_id=after_id)
     with http_client() as http:
-        results = carrier_client(http).create_waybills([_parcel(order) for order in ready])
-    drafts, refused = [], []
-    for order, result in zip(ready, results):
+        revealed = _label_receivers(ready, http)
+        labelled, refused = [], []
+        for order in ready:
+            receiver = revealed.get(order["id"]) or _stored_receiver(order)
+            if _printable(receiver):
+                labelled.append((order, receiver))
+            else:
+                refused.append(_unprintable(order))
+        results = carrier_client(http).create_waybills([_parcel(o, r) for o, r in labelled]) if labelled else []
+    drafts = []
+    for (order, _), result in zip(labelled, results):
         if isinstance(result, Waybill):
             drafts.append(ShipmentDraft(order["id"], order["warehouse_id"], result.carrier, result.tracking_number))
         else:
@@ -51,14 +62,57 @@ def create_shipments(batch_size: int, after_id: int = 0) -> ShippingSummary:
     return ShippingSummary(len(ready), shipped, len(refused), max(o["id"] for o in ready))
 
 
-def _parcel(order: dict) -> Parcel:
-    receiver = Receiver(
+def _stored_receiver(order: dict) -> Receiver:
+    return Receiver(
         name=order["receiver_name"], phone=order["receiver_phone"],
         province=order["receiver_province"], city=order["receiver_city"],
         district=order["receiver_district"], address=order["receiver_address"],
         postal_code=order["receiver_postal_code"], country_code=order["receiver_country"],
         masked=order["receiver_masked"], encrypted=dict(order["receiver_encrypted"] or {}),
     )
+
+
+def _label_receivers(ready: list[dict], http) -> dict[int, Receiver]:
+    """Plaintext receivers of masked orders whose platform opens them for labels.
+
+    Asked shop by shop, just before the carrier call, and kept only in memory. A shop whose
+    platform cannot be reached now is skipped: its parcels go to the carrier masked and
+    are refused with the carrier's reason, which an operator sees in the review queue.
+    """
+    by_shop: dict[str, dict[str, dict]] = defaultdict(dict)
+    for order in ready:
+        if order["receiver_masked"] and hasattr(CONNECTORS.get(order["platform"]), "label_receivers"):
+            by_shop[order["shop_code"]][order["platform_order_id"]] = order
+    revealed: dict[int, Receiver] = {}
+    for shop_code, orders in by_shop.items():
+        access = shop_access(shop_code)
+        try:
+            with platform_slot(access.platform):
+                connector = connector_for(access, http)
+                opened = connector.label_receivers(
+                    {ref: _stored_receiver(order) for ref, order in orders.items()})
+        except ConnectorError as error:
+            get_run_logger().warning("shop %s: receivers not opened for labels: %s", shop_code, error)
+            continue
+        revealed.update({orders[ref]["id"]: receiver for ref, receiver in opened.items() if ref in orders})
+    return revealed
+
+
+def _printable(receiver: Receiver) -> bool:
+    """Whether a carrier can be given this receiver: plaintext, or ciphertexts it opens."""
+    if not receiver.masked:
+        return True
+    return any(receiver.encrypted.get(field) for field in ("name", "phone", "address"))
+
+
+def _unprintable(order: dict) -> ReviewEntry:
+    reason = (f"{order['platform']} masks this receiver and did not open it for a label; "
+              "print this parcel with the platform's own e-waybill service")
+    return ReviewEntry("ship", order["platform"], order["shop_code"], order["platform_order_id"],
+                       [reason], {"order_id": order["id"]})
+
+
+def _parcel(order: dict, receiver: Receiver) -> Parcel:
     return Parcel(
         order_ref=f"{order['platform']}-{order['shop_code']}-{order['platform_order_id']}",
         receiver=receiver,

@@ -89,6 +89,15 @@ def test_a_receiver_in_a_province_that_does_not_exist_is_rejected(client):
         client.create_waybill(a_parcel(province="火星省"))
 
 
+def test_a_parcel_abroad_needs_no_chinese_province_but_still_an_address(client, sandbox):
+    abroad = dict(province=None, city="Singapore", district=None, address="1 Test Road #01-01",
+                  phone="+6581234567", country_code="SG")
+    waybill = client.create_waybill(a_parcel(**abroad))
+    assert sandbox.state.waybills[waybill.tracking_number]
+    with pytest.raises(Rejected, match="address"):
+        client.create_waybill(a_parcel(**dict(abroad, address=None)))
+
+
 def test_a_receiver_without_phone_is_rejected_naming_the_mobile(client):
     with pytest.raises(Rejected, match="mobile"):
         client.create_waybill(a_parcel(phone=None))
