@@ -13,6 +13,7 @@ from connectors import (
     pinduoduo_mapping,
     shopee_mapping,
     shopify_mapping,
+    spreadsheet_mapping,
     taobao_mapping,
 )
 from connectors.amazon import AmazonConnector
@@ -24,6 +25,7 @@ from connectors.lazada import LazadaConnector
 from connectors.pinduoduo import PinduoduoConnector
 from connectors.shopee import ShopeeConnector
 from connectors.shopify import ShopifyConnector
+from connectors.spreadsheet import SpreadsheetConnector
 from connectors.taobao import TaobaoConnector
 from oms.config import get_settings
 from oms.db.engine import get_engine
@@ -32,7 +34,8 @@ from oms.db.shops import get_shop
 CONNECTORS = {
     connector.platform: connector
     for connector in (ShopifyConnector, PinduoduoConnector, TaobaoConnector, JdConnector,
-                      DouyinConnector, ShopeeConnector, LazadaConnector, AmazonConnector)
+                      DouyinConnector, ShopeeConnector, LazadaConnector, AmazonConnector,
+                      SpreadsheetConnector)
 }
 # Payload -> Order, pure: the clean step needs no credentials and no HTTP client.
 MAPPERS = {
@@ -44,6 +47,7 @@ MAPPERS = {
     "shopee": shopee_mapping.map_order,
     "lazada": lazada_mapping.map_order,
     "amazon": amazon_mapping.map_order,
+    "spreadsheet": spreadsheet_mapping.map_order,
 }
 
 
