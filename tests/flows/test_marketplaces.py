@@ -2,7 +2,7 @@
 
 Platforms that mask receivers either open them for labels (Taobao's oaid decrypt,
 Amazon's restricted-data token), hand the carrier ciphertexts it can open (Douyin), or
-do neither (JD, Shopee): those parcels wait in the review queue for the platform's own
+do neither (JD, Shopee, Lazada): those parcels wait in the review queue for the platform's own
 e-waybill instead of going to the carrier with masks on the label.
 """
 
@@ -16,7 +16,7 @@ from flows.ingest import ingest_orders
 from oms.db.schema import orders, review_queue, shipments, tracking_pushes
 
 SHIPPED_BY_OUR_CARRIER = ["taobao", "douyin", "amazon"]
-LABELLED_BY_THE_PLATFORM = ["jd", "shopee"]
+LABELLED_BY_THE_PLATFORM = ["jd", "shopee", "lazada"]
 
 
 def counts_by(db, column, shop: str) -> dict:
