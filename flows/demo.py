@@ -1,36 +1,54 @@
-"""The main job behind `oms demo`: two sandbox shops, pushed through the whole pipeline.
+"""The main job behind `oms demo`: one shop on every channel, through the whole pipeline.
 
-It starts the sandbox on a free loopback port, seeds a Shopify shop and a Pinduoduo shop
-with realistically dirty orders, two warehouses and their stock, then runs ingest →
-fulfil → write-back once through Prefect and prints what happened per shop. Run it
-twice: the second run finds every order already stored and stores none twice.
+It starts the sandbox on a free loopback port, seeds one shop on each of the eight
+marketplaces with realistically dirty orders (the cross-border ones in their own
+countries and currencies), drops a Taobao order export (XLSX, Chinese headers, a few
+unreadable rows) into a spreadsheet shop's folder, adds two warehouses and their stock,
+then runs ingest → fulfil → write-back once through Prefect and prints what happened per
+shop. Run it twice: the second run finds every order already stored and stores none twice.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlalchemy import distinct, func, select
 
 from oms.config import get_settings, reset_settings
 from oms.db.engine import get_engine
 from oms.db.migrate import upgrade
-from oms.db.schema import orders, reservations, shipments
+from oms.db.schema import orders, reservations, review_queue, shipments, tracking_pushes
 from oms.domain.order import OrderStatus
 from oms.db.shops import save_shop, save_skus, save_warehouse, set_on_hand
 from sandbox.app import add_simulated_shop, shop_base_url
 from sandbox.carrier import register_partner
-from sandbox.generator import DEFAULT_SKUS
+from sandbox.generator import DEFAULT_SKUS, populate
+from sandbox.spreadsheets import write_export
 from sandbox.model import SandboxState
 from sandbox.server import running_sandbox
 
 DEMO_SHOPS = (
     # (shop code, platform, orders in the sandbox, seed)
-    ("demo-shopify", "shopify", 400, 11),
-    ("demo-pdd", "pdd", 400, 12),
+    # Shopify's Standard plan allows 2 calls a second and a push takes two: 60 orders keep
+    # the demo's write-back inside the 40-call burst instead of waiting a minute on it.
+    ("demo-shopify", "shopify", 60, 11),
+    ("demo-pdd", "pdd", 200, 12),
+    ("demo-taobao", "taobao", 200, 13),
+    ("demo-jd", "jd", 200, 14),
+    ("demo-douyin", "douyin", 200, 15),
+    ("demo-shopee", "shopee", 200, 16),
+    ("demo-lazada", "lazada", 200, 17),
+    ("demo-amazon", "amazon", 12, 18),
+    ("demo-excel", "spreadsheet", 60, 19),
 )
+SPREADSHEET_SOURCE = "taobao-export-zh"
+# Amazon paces order items at 0.5 calls a second after a burst of 30, and the connector
+# keeps to it: a dozen orders stay inside the burst, so the demo does not sit waiting.
+AT_MOST = {"amazon": 12}
 WAREHOUSES = (("WH-SH", "上海仓", "上海市", 10), ("WH-GZ", "广州仓", "广东省", 20))
 
 
@@ -59,10 +77,23 @@ def _seed_shops(sandbox, database_url: str, orders_per_shop: int | None) -> None
     now = datetime.now(timezone.utc)
     with get_engine(database_url).begin() as conn:
         for code, platform, count, seed in DEMO_SHOPS:
-            credentials = add_simulated_shop(sandbox.state, platform, code, orders_per_shop or count, seed, now=now)
-            base_url = shop_base_url(platform, sandbox.url, code)
+            count = orders_per_shop or count
+            count = min(count, AT_MOST.get(platform, count))
+            if platform == "spreadsheet":
+                base_url, credentials = _drop_export(sandbox.state, code, count, seed, now)
+            else:
+                credentials = add_simulated_shop(sandbox.state, platform, code, count, seed, now=now)
+                base_url = shop_base_url(platform, sandbox.url, code)
             save_shop(conn, code=code, platform=platform, name=f"{platform} demo shop",
                       base_url=base_url, credentials=credentials, now=now)
+
+
+def _drop_export(state: SandboxState, code: str, count: int, seed: int, now: datetime) -> tuple[str, dict]:
+    """Write a seller's Excel export into a fresh drop folder, as they would save it."""
+    folder = Path(tempfile.mkdtemp(prefix=f"oms-{code}-"))
+    sold = populate(state, code, count=count, seed=seed, now=now)
+    write_export(folder, SPREADSHEET_SOURCE, sold, fmt="xlsx", seed=seed, name="订单导出.xlsx")
+    return folder.as_uri(), {"source": SPREADSHEET_SOURCE}
 
 
 def _seed_stock(database_url: str) -> None:
@@ -101,12 +132,28 @@ def _table_rows(database_url: str, reports: dict) -> list[dict]:
         shipped = _count_by_shop(conn, select(orders.c.shop_code, func.count()).select_from(ours))
         written_back = _count_by_shop(conn, select(orders.c.shop_code, func.count()).select_from(ours)
                                       .where(shipments.c.tracking_pushed_at.is_not(None)))
+        refused = dict(conn.execute(
+            select(tracking_pushes.c.shop_code, func.count(distinct(tracking_pushes.c.shipment_id)))
+            .where(tracking_pushes.c.outcome == "rejected").group_by(tracking_pushes.c.shop_code)).all())
+        refusal_reasons = dict(conn.execute(
+            select(tracking_pushes.c.shop_code, func.min(tracking_pushes.c.error))
+            .where(tracking_pushes.c.outcome == "rejected").group_by(tracking_pushes.c.shop_code)).all())
+        parked_at_shipping = dict(conn.execute(
+            select(review_queue.c.shop_code, func.count()).where(
+                review_queue.c.stage == "ship", review_queue.c.resolved_at.is_(None))
+            .group_by(review_queue.c.shop_code)).all())
+        ship_reasons = {shop: reasons[0] for shop, reasons in conn.execute(
+            select(review_queue.c.shop_code, review_queue.c.reasons).where(
+                review_queue.c.stage == "ship", review_queue.c.resolved_at.is_(None)))}
+        currencies = dict(conn.execute(
+            select(orders.c.shop_code, func.min(orders.c.currency)).group_by(orders.c.shop_code)).all())
     rows = []
     for code, platform, *_ in DEMO_SHOPS:
         ingest = reports["ingest"][code]
         rows.append({
             "shop": code,
             "platform": platform,
+            "currency": currencies.get(code, "-"),
             "fetched": ingest.fetched,
             "quarantined": ingest.quarantined,
             "duplicates merged": ingest.duplicates_merged,
@@ -114,8 +161,12 @@ def _table_rows(database_url: str, reports: dict) -> list[dict]:
             "allocated": allocated.get(code, 0),
             "out of stock": waiting.get(code, 0),
             "shipped": shipped.get(code, 0),
+            "parked at shipping": parked_at_shipping.get(code, 0),
             "tracking written back": written_back.get(code, 0),
+            "write-back refused": refused.get(code, 0),
             "top quarantine reasons": "; ".join(f"{r} ({n})" for r, n in ingest.top_reasons) or "-",
+            "write-back refusal": (refusal_reasons.get(code) or "")[:160],
+            "shipping reason": ship_reasons.get(code, ""),
         })
     return rows
 
@@ -125,7 +176,7 @@ def _count_by_shop(conn, query) -> dict[str, int]:
 
 
 def print_table(rows: list[dict]) -> None:
-    columns = [c for c in rows[0] if c != "top quarantine reasons"]
+    columns = [c for c in rows[0] if c not in ("top quarantine reasons", "write-back refusal", "shipping reason")]
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
     print()
     print("  ".join(c.ljust(widths[c]) for c in columns))
@@ -135,3 +186,9 @@ def print_table(rows: list[dict]) -> None:
     print()
     for row in rows:
         print(f"{row['shop']}: top quarantine reasons: {row['top quarantine reasons']}")
+    for row in rows:
+        if row["shipping reason"]:
+            print(f"{row['shop']}: parked at shipping, for example: {row['shipping reason']}")
+    for row in rows:
+        if row["write-back refusal"]:
+            print(f"{row['shop']}: a write-back refusal: {row['write-back refusal']}")

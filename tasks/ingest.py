@@ -23,7 +23,6 @@ from oms.db.shops import get_shop, get_watermark, move_watermark
 from oms.domain.cleaning import CleanedOrder, clean_order
 from oms.domain.errors import MappingError
 from oms.domain.order import Order
-from tasks.pacing import platform_slot
 from tasks.policy import BATCH_TASK, RETRYING
 from tasks.resources import CONNECTORS, MAPPERS, connector_for, engine, http_client, shop_access
 
@@ -49,6 +48,7 @@ class Fetched:
     pages: int = 0
     landed_new: int = 0
     unreadable: int = 0
+    unreadable_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,7 +84,7 @@ def plan_window(shop_code: str, until: datetime | None = None, since: datetime |
 def fetch_and_land(shop_code: str, window: Window) -> Fetched:
     access = shop_access(shop_code)
     fetched = Fetched(platform=access.platform)
-    with platform_slot(access.platform), http_client() as http:
+    with http_client() as http:
         connector = connector_for(access, http)
         for page in connector.fetch_orders(window.start, window.end):
             fetched.pages += 1
@@ -97,8 +97,10 @@ def fetch_and_land(shop_code: str, window: Window) -> Fetched:
                     [LandedPayload(r.platform_order_id, r.platform_updated_at, r.payload) for r in readable],
                     now_utc(),
                 )
-                park(conn, [_unreadable_entry(access.platform, shop_code, r) for r in unreadable], now_utc())
+                entries = [_unreadable_entry(access.platform, shop_code, r) for r in unreadable]
+                park(conn, entries, now_utc())
             fetched.unreadable += len(unreadable)
+            fetched.unreadable_reasons += [entry.reasons[0] for entry in entries]
             fetched.raws.extend(readable)
     get_run_logger().info(
         "shop %s: %d pages, %d orders, %d new payloads, %d unreadable",
