@@ -14,12 +14,14 @@ import json
 import math
 import time
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 
-from connectors.base import HttpConnection, PushResult, RawOrder, ShopAccess, platform_carrier_code
+from connectors.base import (
+    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+)
 from connectors.pacing import RequestRate, shop_bucket
 from connectors.pinduoduo_mapping import (  # noqa: F401  re-exported for callers and tests
     CHINA_TIME,
@@ -71,6 +73,7 @@ RESPONSE_KEYS = {
     "pdd.order.information.get": "order_info_get_response",
     "pdd.logistics.companies.get": "logistics_companies_get_response",
     "pdd.logistics.online.send": "logistics_online_send_response",
+    "pdd.pop.auth.token.refresh": "pop_auth_token_refresh_response",
 }
 
 
@@ -223,12 +226,39 @@ class PinduoduoConnector(HttpConnection):
         """The platform's own carrier list, to check LOGISTICS_IDS against."""
         return self._call("pdd.logistics.companies.get", {}).get("logistics_companies", [])
 
+    # ---- tokens and health ---------------------------------------------------------
+
+    def refresh_access(self, refresh_token: str) -> TokenGrant:
+        """pdd.pop.auth.token.refresh, sent without the (probably lapsed) access token."""
+        body = self._call("pdd.pop.auth.token.refresh", {"refresh_token": refresh_token},
+                          authenticated=False)
+        try:
+            grant = TokenGrant(
+                access_token=body["access_token"],
+                access_expires_at=datetime.fromtimestamp(int(body["expires_at"]), timezone.utc),
+                refresh_token=body.get("refresh_token"),
+                refresh_expires_at=datetime.fromtimestamp(int(body["refresh_token_expires_at"]), timezone.utc)
+                if body.get("refresh_token_expires_at") else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise Unavailable("pdd.pop.auth.token.refresh answered without a usable token",
+                              platform=PLATFORM) from None
+        self._access_token = grant.access_token
+        return grant
+
+    def probe(self) -> None:
+        """One page of one order from the last minute: cheap, and it needs the token."""
+        now = math.floor(time.time())
+        self._call("pdd.order.number.list.increment.get", {
+            "start_updated_at": now - 60, "end_updated_at": now, "order_status": ANY,
+            "refund_status": ANY, "page": 1, "page_size": 1, "use_has_next": True})
+
     # ---- the wire ------------------------------------------------------------------
 
-    def _call(self, api: str, business: Mapping[str, object]) -> dict:
+    def _call(self, api: str, business: Mapping[str, object], authenticated: bool = True) -> dict:
         params = {"type": api, "client_id": self._client_id, "timestamp": str(int(time.time())),
                   "data_type": "JSON", "version": "V1"}
-        if self._access_token:
+        if self._access_token and authenticated:
             params["access_token"] = self._access_token
         params.update({key: _wire_value(value) for key, value in business.items()})
         params["sign"] = sign_params(params, self._client_secret)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -20,7 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from connectors.base import HttpConnection, PushResult, RawOrder, ShopAccess, platform_carrier_code
+from connectors.base import (
+    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+)
 from connectors.pacing import RequestRate, shop_bucket
 # The mapping's public names are re-exported: callers (and tests) know them from here.
 from connectors.shopify_mapping import (
@@ -150,11 +151,15 @@ class ShopifyConnector(HttpConnection):
             code="no_open_fulfillment_order",
         )
 
-    def health_check(self) -> float:
-        """Seconds one cheap authenticated call takes; raises like any other call."""
-        started = time.perf_counter()
+    def probe(self) -> None:
+        """One cheap authenticated call; raises like any other call."""
         self._call("GET", "/orders/count.json", params={"status": "any"})
-        return time.perf_counter() - started
+
+    def refresh_access(self, refresh_token: str) -> TokenGrant:
+        """Offline Admin API tokens do not expire; a refused one means the app was removed."""
+        raise Rejected(f"shop {self.access.code}: Shopify offline tokens cannot be refreshed; "
+                       "the merchant must install the app again", platform=PLATFORM,
+                       code="reauthorise")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, Any]:
         where = f"{method} {path.split('?')[0]}"

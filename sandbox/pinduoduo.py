@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from sandbox.model import SandboxState, SimOrder, SimToken
+from sandbox.model import SandboxState, SimOrder
 # Rendering lives in its own module; its names stay importable from here as before.
 from sandbox.pinduoduo_render import (  # noqa: F401
     CHINA_TIME, DETAIL_ADDRESS, FULL_ADDRESS, NAME, PHONE, SHIP_PROMISE, STATUS_CODES, TIME_FORMAT,
@@ -61,6 +61,9 @@ STALE_TIMESTAMP = PddError(10018, "timestamp已过期")
 ORDER_NOT_FOUND = PddError(30001, "订单不存在")
 NOT_SHIPPABLE = PddError(30002, "订单状态不允许发货")
 UNKNOWN_LOGISTICS = PddError(30003, "快递公司不存在")
+BAD_REFRESH_TOKEN = PddError(10020, "refresh_token已过期或无效")
+# PDD states no refresh-token lifetime either; a month stands in for it.
+REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 DECRYPT_ITEM_FAILED = 40001  # per-item error_code inside open_decrypt_batch_response
 # --- end of unverified codes
 
@@ -305,6 +308,24 @@ def decrypt_batch(index: OrderIndex, shop: str, params: dict) -> dict:
     return {"open_decrypt_batch_response": {"data_decrypt_list": results}}
 
 
+def refresh_token(index: OrderIndex, shop: str | None, params: dict) -> dict:
+    """pdd.pop.auth.token.refresh: a new token pair for the mall the refresh token names."""
+    now = datetime.now(timezone.utc)
+    known = index.state.redeem(params.get("refresh_token", ""), now)
+    if known is None:
+        raise Refusal(BAD_REFRESH_TOKEN)
+    granted = index.state.grant(known.shop, now, TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME)
+    return {"pop_auth_token_refresh_response": {
+        "access_token": granted["access_token"],
+        "expires_in": int(TOKEN_LIFETIME.total_seconds()),
+        "expires_at": _seconds(granted["access_expires_at"]),
+        "refresh_token": granted["refresh_token"],
+        "refresh_token_expires_in": int(REFRESH_TOKEN_LIFETIME.total_seconds()),
+        "refresh_token_expires_at": _seconds(granted["refresh_expires_at"]),
+        "owner_id": known.shop, "owner_name": known.shop, "scope": [],
+    }}
+
+
 HANDLERS = {
     "pdd.order.list.get": list_by_confirm_time,
     "pdd.order.number.list.increment.get": list_by_update_time,
@@ -312,8 +333,10 @@ HANDLERS = {
     "pdd.logistics.companies.get": logistics_companies,
     "pdd.logistics.online.send": online_send,
     "pdd.open.decrypt.batch": decrypt_batch,
+    "pdd.pop.auth.token.refresh": refresh_token,
 }
-NEEDS_NO_MALL = {"pdd.logistics.companies.get"}  # public data: no access_token required
+# Public data, and the refresh that stands in for a lapsed token: no access_token needed.
+NEEDS_NO_MALL = {"pdd.logistics.companies.get", "pdd.pop.auth.token.refresh"}
 
 
 def authenticate(state: SandboxState, params: dict, expired_by_fault: bool) -> str | None:
@@ -394,9 +417,8 @@ def base_path(shop: str) -> str:
 def register_shop(state: SandboxState, shop: str, now: datetime) -> dict:
     """Authorize a mall for a fresh app; the access token lives TOKEN_LIFETIME from `now`."""
     client_id, client_secret = secrets.token_hex(16), secrets.token_hex(20)
-    token = secrets.token_hex(16)
-    credentials = {"client_id": client_id, "client_secret": client_secret, "access_token": token}
+    granted = state.grant(shop, now, TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME)
     with state.lock:
         state.app_secrets[client_id] = client_secret
-        state.tokens[token] = SimToken(shop=shop, expires_at=now + TOKEN_LIFETIME)
-    return credentials
+    return {"client_id": client_id, "client_secret": client_secret,
+            "access_token": granted["access_token"], "refresh_token": granted["refresh_token"]}

@@ -393,3 +393,21 @@ def test_decrypt_batch_opens_the_ciphertexts_of_an_order_awaiting_shipment(
                       data_list=json.dumps(data_list))
     opened = answer.json()["open_decrypt_batch_response"]["data_decrypt_list"]
     assert [item["decrypted_data"] for item in opened] == ["林小坤", "13800138000"]
+
+
+def test_a_lapsed_token_is_refreshed_with_the_refresh_token_and_the_next_call_goes_through(
+    sandbox, shop_name, credentials
+):
+    connector = connect(sandbox, shop_name, credentials)
+    sandbox.state.expire(credentials["access_token"])
+    with pytest.raises(TokenExpired):
+        connector.probe()
+    grant = connector.refresh_access(credentials["refresh_token"])
+    assert grant.access_token != credentials["access_token"]
+    assert grant.access_expires_at > datetime.now(UTC) and grant.refresh_token
+    connector.probe()
+
+
+def test_an_unknown_refresh_token_is_rejected(sandbox, shop_name, credentials):
+    with pytest.raises(Rejected, match="refresh_token"):
+        connect(sandbox, shop_name, credentials).refresh_access("not-a-refresh-token")

@@ -194,7 +194,7 @@ def test_an_expired_token_fault_keeps_the_token_expired(sandbox, shop_name):
 
     for _ in range(2):  # the fault fires once; the token stays dead
         with pytest.raises(TokenExpired):
-            connector.health_check()
+            connector.probe()
 
 
 def test_an_armed_429_raises_rate_limited_with_the_servers_retry_after(sandbox, shop_name):
@@ -206,7 +206,7 @@ def test_an_armed_429_raises_rate_limited_with_the_servers_retry_after(sandbox, 
 
     assert caught.value.retry_after == 7.0
     assert caught.value.retryable
-    assert connector.health_check() >= 0  # the next call goes through
+    connector.probe()  # the next call goes through
 
 
 def test_every_answer_carries_the_call_limit_header(sandbox, shop_name):
@@ -231,7 +231,7 @@ def test_a_server_error_raises_unavailable(sandbox, shop_name):
     sandbox.state.faults.arm("shopify", "server_error")
 
     with pytest.raises(Unavailable) as caught:
-        connector.health_check()
+        connector.probe()
 
     assert caught.value.code >= 500 and caught.value.retryable
 
@@ -241,7 +241,7 @@ def test_a_slow_answer_beyond_the_timeout_raises_unavailable(sandbox, shop_name)
     sandbox.state.faults.arm("shopify", "latency", delay_seconds=0.5)
 
     with pytest.raises(Unavailable):
-        connector.health_check()
+        connector.probe()
 
 
 def test_a_page_size_over_250_is_rejected_for_good(sandbox, shop_name):
@@ -329,3 +329,8 @@ def test_an_unmapped_carrier_is_rejected_before_any_request(sandbox, shop_name):
         connector.push_tracking("9801", "UPS", "1Z999")
 
     assert requests == []
+
+
+def test_an_offline_token_cannot_be_refreshed_and_the_merchant_is_told_to_reinstall(sandbox, shop_name):
+    with pytest.raises(Rejected, match="install the app again"):
+        connect(sandbox, shop_name).refresh_access("anything")
