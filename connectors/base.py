@@ -8,9 +8,11 @@ the wire leaves a connector as one of the errors in `oms.domain.errors`.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -114,6 +116,21 @@ class RevealsReceivers(Protocol):
     def label_receivers(self, masked: Mapping[str, Receiver]) -> dict[str, Receiver]:
         """Plaintext receivers by platform order id, for those the platform would open."""
         ...
+
+
+def second_slices(start: datetime, end: datetime, span: timedelta) -> Iterator[tuple[int, int]]:
+    """Cover [start, end) with unix-second windows no wider than `span`, both ends included.
+
+    Platforms that compare whole seconds and include both ends of a window (PDD, Douyin,
+    JD) would serve an order updated on a boundary twice, or, with a careless end, never;
+    so each slice stops one second before the next begins.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("windows must be timezone-aware")
+    first, stop = math.floor(start.timestamp()), math.floor(end.timestamp())
+    step = int(span.total_seconds())
+    for slice_start in range(first, stop, step):
+        yield slice_start, min(slice_start + step, stop) - 1
 
 
 def platform_carrier_code(codes: Mapping[str, T], carrier: str, platform: str) -> T:

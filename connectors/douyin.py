@@ -24,6 +24,7 @@ import httpx
 
 from connectors.base import (
     HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    second_slices,
 )
 from connectors.douyin_mapping import PLATFORM, STATUS_TABLE, map_order, raw_order  # noqa: F401
 from connectors.pacing import RequestRate, shop_bucket
@@ -84,20 +85,6 @@ def sign_request(app_key: str, app_secret: str, method: str, timestamp: str,
     pattern = "".join((app_secret, "app_key", app_key, "method", method, "param_json",
                        param_json, "timestamp", timestamp, "v2", app_secret))
     return hmac.new(app_secret.encode(), pattern.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def second_slices(start: datetime, end: datetime, span: timedelta) -> Iterator[tuple[int, int]]:
-    """Cover [start, end) with inclusive unix-second windows no wider than `span`.
-
-    Both ends of a window count, so each slice stops one second before the next begins:
-    an order updated on a boundary is served exactly once.
-    """
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("windows must be timezone-aware")
-    first, stop = math.floor(start.timestamp()), math.floor(end.timestamp())
-    step = int(span.total_seconds())
-    for slice_start in range(first, stop, step):
-        yield slice_start, min(slice_start + step, stop) - 1
 
 
 class DouyinConnector(HttpConnection):

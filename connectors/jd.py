@@ -22,6 +22,7 @@ import httpx
 from connectors.base import (
     HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
 )
+from connectors.base import second_slices as inclusive_seconds
 from connectors.jd_mapping import (  # noqa: F401  re-exported for callers and tests
     CHINA_TIME, PLATFORM, STATUS_TABLE, TIME_FORMAT, map_order, parse_china_time, raw_order,
 )
@@ -104,18 +105,9 @@ def china_time(moment: datetime) -> str:
 def second_slices(
     start: datetime, end: datetime, span: timedelta
 ) -> Iterator[tuple[datetime, datetime]]:
-    """Cover [start, end) with windows JD reads inclusively at whole seconds.
-
-    Each slice ends one second before the next begins, so an order modified on a slice
-    boundary is served once, and no slice is wider than `span`.
-    """
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("windows must be timezone-aware")
-    first, stop = math.floor(start.timestamp()), math.floor(end.timestamp())
-    step = int(span.total_seconds())
-    for begin in range(first, stop, step):
-        last = min(begin + step, stop) - 1
-        yield _utc(begin), _utc(last)
+    """The shared inclusive whole-second slices, as datetimes: JD reads them as text."""
+    for first, last in inclusive_seconds(start, end, span):
+        yield _utc(first), _utc(last)
 
 
 def _utc(epoch_seconds: int) -> datetime:

@@ -21,6 +21,7 @@ import httpx
 
 from connectors.base import (
     HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    second_slices,
 )
 from connectors.pacing import RequestRate, shop_bucket
 from connectors.pinduoduo_mapping import (  # noqa: F401  re-exported for callers and tests
@@ -90,20 +91,6 @@ def sign_params(params: Mapping[str, object], client_secret: str) -> str:
     """Uppercase hex MD5 of secret + key1value1key2value2... (sorted, without sign) + secret."""
     joined = "".join(key + _wire_value(params[key]) for key in sorted(params) if key != "sign")
     return hashlib.md5((client_secret + joined + client_secret).encode("utf-8")).hexdigest().upper()
-
-
-def second_slices(start: datetime, end: datetime, span: timedelta) -> Iterator[tuple[int, int]]:
-    """Cover [start, end) with inclusive unix-second windows no wider than `span`.
-
-    PDD compares whole seconds and includes both ends, so each slice stops one second
-    before the next begins: an order updated on a boundary is served exactly once.
-    """
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("windows must be timezone-aware")
-    first, stop = math.floor(start.timestamp()), math.floor(end.timestamp())
-    step = int(span.total_seconds())
-    for slice_start in range(first, stop, step):
-        yield slice_start, min(slice_start + step, stop) - 1
 
 
 class PinduoduoConnector(HttpConnection):
