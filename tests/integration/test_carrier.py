@@ -59,6 +59,13 @@ def test_the_digest_is_base64_of_the_raw_md5_of_the_form_encoded_text():
     assert sf_simulator.message_digest('{"orderId":"A 1"}', "1700000000", "cw") == expected
 
 
+def test_the_digest_reproduces_the_reference_vector_of_appendix_a():
+    # Inputs recovered for the reference's vector: msgData {"orderId":"T1"}, timestamp
+    # 1700000000, checkword "checkword".
+    for digest in (message_digest, sf_simulator.message_digest):
+        assert digest('{"orderId":"T1"}', "1700000000", "checkword") == "y6rpJQRgZcJdwDjFw/mtyQ=="
+
+
 def test_a_good_parcel_gets_an_sf_number_that_the_carrier_records(client, sandbox):
     parcel = a_parcel()
     waybill = client.create_waybill(parcel)
