@@ -66,17 +66,23 @@ def _facts(order: Order, phone, province, currency_ok: bool) -> dict[str, Any]:
         "line_count": len(order.lines),
         "min_quantity": min((line.quantity for line in order.lines), default=0),
         "lines_without_sku": sum(1 for line in order.lines if not line.sku),
-        "phone_state": _phone_state(phone, order.receiver.masked) if ships else "not_needed",
+        "phone_state": _phone_state(phone, _withheld(order.receiver)) if ships else "not_needed",
         "province_state": _province_state(province) if ships else "not_needed",
         "address_state": _address_state(order) if ships else "not_needed",
     }
 
 
-def _phone_state(phone, receiver_masked: bool) -> str:
+def _withheld(receiver) -> bool:
+    """The platform sent no receiver data at all (Amazon without a restricted-data token),
+    as opposed to masks or ciphertexts of what the buyer typed."""
+    return receiver.masked and not receiver.encrypted
+
+
+def _phone_state(phone, withheld: bool) -> str:
     if phone.masked:
         return "masked"
-    if receiver_masked and phone.reason == "missing":
-        return "masked"  # the platform sent no phone at all rather than a masked one
+    if withheld and phone.reason == "missing":
+        return "masked"  # the platform withholds it; it is opened when the label is printed
     if phone.valid:
         return "valid"
     return "missing" if phone.reason == "missing" else "invalid"

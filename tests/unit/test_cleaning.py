@@ -47,3 +47,10 @@ def test_an_address_the_platform_withholds_is_withheld_not_missing():
     assert (facts["address_state"], facts["phone_state"]) == ("withheld", "masked")
     missing = cleaned_with(replace(withheld, masked=False), "USD").facts
     assert (missing["address_state"], missing["phone_state"]) == ("missing", "missing")
+
+
+def test_a_masked_receiver_whose_phone_is_simply_absent_is_missing_not_masked():
+    # PDD sends masks and ciphertexts of what the buyer typed; no ciphertext, no phone.
+    receiver = Receiver(name="王*", phone=None, province="上海市", city="上海市", address="***",
+                        masked=True, encrypted={"name": "~enc~", "address": "~enc~"})
+    assert cleaned_with(receiver).facts["phone_state"] == "missing"
