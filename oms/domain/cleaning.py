@@ -100,8 +100,11 @@ def _province_state(province) -> str:
 
 def _address_state(order: Order) -> str:
     receiver = order.receiver
-    if receiver.masked and receiver.encrypted.get("address"):
-        return "encrypted"
+    if receiver.masked and receiver.encrypted:
+        # Masks travel beside ciphertexts; without the address's own (or Taobao's oaid,
+        # which stands for the whole receiver) there is nothing a label could be made from.
+        opened_by = receiver.encrypted.get("address") or receiver.encrypted.get("oaid")
+        return "encrypted" if opened_by else "missing"
     if receiver.address and receiver.city:
         return "present"
     # Withheld by the platform until asked for with extra rights (Amazon's restricted-data

@@ -54,3 +54,11 @@ def test_a_masked_receiver_whose_phone_is_simply_absent_is_missing_not_masked():
     receiver = Receiver(name="王*", phone=None, province="上海市", city="上海市", address="***",
                         masked=True, encrypted={"name": "~enc~", "address": "~enc~"})
     assert cleaned_with(receiver).facts["phone_state"] == "missing"
+
+
+def test_a_masked_address_without_its_ciphertext_is_missing_and_taobaos_oaid_stands_for_it():
+    douyin = Receiver(name="王*", phone="138****8000", province="上海市", city="上海市",
+                      address="浦东***", masked=True, encrypted={"name": "#a#b##", "phone": "$c$$"})
+    assert cleaned_with(douyin).facts["address_state"] == "missing"
+    taobao = replace(douyin, encrypted={"oaid": "oaid-1"})
+    assert cleaned_with(taobao).facts["address_state"] == "encrypted"
