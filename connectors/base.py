@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from connectors.pacing import TokenBucket
-from oms.domain.errors import Rejected
+from oms.domain.errors import RateLimited, Rejected, Unavailable
 from oms.domain.order import Order, Receiver
 
 
@@ -131,6 +131,25 @@ def second_slices(start: datetime, end: datetime, span: timedelta) -> Iterator[t
     step = int(span.total_seconds())
     for slice_start in range(first, stop, step):
         yield slice_start, min(slice_start + step, stop) - 1
+
+
+def gateway_json(response: httpx.Response, what: str, platform: str, default_wait: float) -> Any:
+    """The decoded body of a gateway answer, after the failures every gateway shares.
+
+    5xx is `Unavailable`, 429 is `RateLimited` (waiting `Retry-After`, else
+    `default_wait`), and a body that is not JSON is `Unavailable`; what the JSON says is
+    each platform's own business.
+    """
+    status = response.status_code
+    if status >= 500:
+        raise Unavailable(f"{what}: HTTP {status}", platform=platform, code=status)
+    if status == 429:
+        wait = float(response.headers.get("Retry-After", default_wait))
+        raise RateLimited(f"{what}: HTTP 429", retry_after=wait, platform=platform, code=429)
+    try:
+        return response.json()
+    except ValueError:
+        raise Unavailable(f"{what}: answer is not JSON", platform=platform) from None
 
 
 def platform_carrier_code(codes: Mapping[str, T], carrier: str, platform: str) -> T:

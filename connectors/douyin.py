@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, gateway_json,
+    platform_carrier_code,
     second_slices,
 )
 from connectors.douyin_mapping import PLATFORM, STATUS_TABLE, map_order, raw_order  # noqa: F401
@@ -262,15 +263,7 @@ class DouyinConnector(HttpConnection):
 
 def _unwrap(method: str, response: httpx.Response) -> Any:
     status = response.status_code
-    if status >= 500:
-        raise Unavailable(f"{method}: HTTP {status}", platform=PLATFORM, code=status)
-    if status == 429:
-        wait = float(response.headers.get("Retry-After", RATE_LIMIT_WAIT_SECONDS))
-        raise RateLimited(f"{method}: HTTP 429", retry_after=wait, platform=PLATFORM, code=429)
-    try:
-        body = response.json()
-    except ValueError:
-        raise Unavailable(f"{method}: answer is not JSON", platform=PLATFORM) from None
+    body = gateway_json(response, method, PLATFORM, RATE_LIMIT_WAIT_SECONDS)
     code = body.get("code") if isinstance(body, dict) else None
     if isinstance(code, bool) or not isinstance(code, int):
         if status != 200:

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, gateway_json,
+    platform_carrier_code,
 )
 from connectors.base import second_slices as inclusive_seconds
 from connectors.jd_mapping import (  # noqa: F401  re-exported for callers and tests
@@ -328,15 +329,7 @@ class JdConnector(HttpConnection):
 
 def _json_body(what: str, response: httpx.Response) -> dict:
     status = response.status_code
-    if status >= 500:
-        raise Unavailable(f"{what}: HTTP {status}", platform=PLATFORM, code=status)
-    if status == 429:
-        wait = float(response.headers.get("Retry-After", RATE_LIMIT_WAIT_SECONDS))
-        raise RateLimited(f"{what}: HTTP 429", retry_after=wait, platform=PLATFORM, code=429)
-    try:
-        body = response.json()
-    except ValueError:
-        raise Unavailable(f"{what}: answer is not JSON", platform=PLATFORM) from None
+    body = gateway_json(response, what, PLATFORM, RATE_LIMIT_WAIT_SECONDS)
     if not isinstance(body, dict):
         raise Unavailable(f"{what}: answer is not a JSON object", platform=PLATFORM)
     if status != 200 and "error_response" not in body:

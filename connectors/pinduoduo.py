@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, gateway_json,
+    platform_carrier_code,
     second_slices,
 )
 from connectors.pacing import RequestRate, shop_bucket
@@ -258,16 +259,7 @@ class PinduoduoConnector(HttpConnection):
 
 
 def _unwrap(api: str, response: httpx.Response) -> dict:
-    if response.status_code >= 500:
-        status = response.status_code
-        raise Unavailable(f"{api}: HTTP {status}", platform=PLATFORM, code=status)
-    if response.status_code == 429:
-        wait = float(response.headers.get("Retry-After", RATE_LIMIT_WAIT_SECONDS))
-        raise RateLimited(f"{api}: HTTP 429", retry_after=wait, platform=PLATFORM, code=429)
-    try:
-        body = response.json()
-    except ValueError:
-        raise Unavailable(f"{api}: answer is not JSON", platform=PLATFORM) from None
+    body = gateway_json(response, api, PLATFORM, RATE_LIMIT_WAIT_SECONDS)
     if isinstance(body, dict) and isinstance(body.get("error_response"), dict):
         raise _translate(api, body["error_response"])
     if response.status_code != 200:

@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, gateway_json,
+    platform_carrier_code,
 )
 from connectors.pacing import RequestRate, shop_bucket
 from connectors.taobao_mapping import (  # noqa: F401  re-exported for callers and tests
@@ -346,15 +347,7 @@ class TaobaoConnector(HttpConnection):
 
 def _unwrap(method: str, response: httpx.Response) -> dict:
     status = response.status_code
-    if status >= 500:
-        raise Unavailable(f"{method}: HTTP {status}", platform=PLATFORM, code=status)
-    if status == 429:
-        wait = float(response.headers.get("Retry-After", RATE_LIMIT_WAIT_SECONDS))
-        raise RateLimited(f"{method}: HTTP 429", retry_after=wait, platform=PLATFORM, code=429)
-    try:
-        body = response.json()
-    except ValueError:
-        raise Unavailable(f"{method}: answer is not JSON", platform=PLATFORM) from None
+    body = gateway_json(response, method, PLATFORM, RATE_LIMIT_WAIT_SECONDS)
     if isinstance(body, dict) and isinstance(body.get("error_response"), dict):
         raise _translate(method, body["error_response"])
     if status != 200:
