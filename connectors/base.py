@@ -79,6 +79,8 @@ class TokenGrant:
 
 class MarketplaceConnector(Protocol):
     platform: str
+    # How far behind now the platform serves orders; ingest windows end there.
+    fetch_lag: timedelta
 
     def fetch_orders(self, start: datetime, end: datetime) -> Iterator[list[RawOrder]]:
         """Yield pages of orders updated in [start, end), splitting the window as the
@@ -194,6 +196,7 @@ class HttpConnection:
     """
 
     _pacing: TokenBucket | None = None
+    fetch_lag = timedelta(0)  # most platforms serve orders up to now
 
     def _connect(
         self, http: httpx.Client | None, timeout: float | httpx.Timeout,

@@ -23,7 +23,7 @@ import fcntl
 import io
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -112,6 +112,7 @@ def drop_directory(base_url: str) -> Path:
 
 class SpreadsheetConnector:
     platform = PLATFORM
+    fetch_lag = timedelta(0)  # a file is there or not
 
     def __init__(self, access: ShopAccess, http: httpx.Client | None = None) -> None:
         # `http` is unused: kept so the tasks build every connector the same way.

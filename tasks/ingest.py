@@ -70,7 +70,7 @@ def plan_window(shop_code: str, until: datetime | None = None, since: datetime |
         watermark = get_watermark(conn, shop_code)
         platform = get_shop(conn, shop_code)["platform"]
     # Some platforms serve nothing newer than a few minutes ago (Amazon: 2 minutes).
-    end = until or now_utc() - getattr(CONNECTORS.get(platform), "fetch_lag", timedelta(0))
+    end = until or now_utc() - CONNECTORS[platform].fetch_lag
     if since is not None:
         start = since
     elif watermark is None:
