@@ -138,15 +138,15 @@ def register_shop(sandbox_url: str, platform: str, orders: int, database_url: st
     import httpx
 
     from oms.db.engine import get_engine
-    from oms.db.shops import save_shop
     from sandbox.app import shop_base_url
+    from tasks.tokens import register_shop as store_shop
 
     code = f"bench-{platform}"
     response = httpx.post(f"{sandbox_url}/_sandbox/shops", timeout=120, json={
         "platform": platform, "shop": code, "orders": orders, "seed": 99, "span_hours": 48})
     response.raise_for_status()
     with get_engine(database_url).begin() as conn:
-        save_shop(conn, code=code, platform=platform, name=code,
+        store_shop(conn, code=code, platform=platform, name=code,
                   base_url=shop_base_url(platform, sandbox_url, code),
                   credentials=response.json(), now=datetime.now(timezone.utc))
     return code

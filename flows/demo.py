@@ -23,13 +23,14 @@ from oms.db.engine import get_engine
 from oms.db.migrate import upgrade
 from oms.db.schema import orders, reservations, review_queue, shipments, tracking_pushes
 from oms.domain.order import OrderStatus
-from oms.db.shops import save_shop, save_skus, save_warehouse, set_on_hand
+from oms.db.shops import save_skus, save_warehouse, set_on_hand
 from sandbox.app import add_simulated_shop, shop_base_url
 from sandbox.carrier import register_partner
 from sandbox.generator import DEFAULT_SKUS, populate
 from sandbox.spreadsheets import write_export
 from sandbox.model import SandboxState
 from sandbox.server import running_sandbox
+from tasks.tokens import register_shop
 
 DEMO_SHOPS = (
     # (shop code, platform, orders in the sandbox, seed)
@@ -84,7 +85,7 @@ def _seed_shops(sandbox, database_url: str, orders_per_shop: int | None) -> None
             else:
                 credentials = add_simulated_shop(sandbox.state, platform, code, count, seed, now=now)
                 base_url = shop_base_url(platform, sandbox.url, code)
-            save_shop(conn, code=code, platform=platform, name=f"{platform} demo shop",
+            register_shop(conn, code=code, platform=platform, name=f"{platform} demo shop",
                       base_url=base_url, credentials=credentials, now=now)
 
 

@@ -48,6 +48,29 @@ class Settings(BaseSettings):
     )
     # Column mappings of spreadsheet and till exports, one per source (see the file).
     spreadsheet_sources_path: Path = Path("config/spreadsheet-sources.yaml")
+    # Where alerts go (`oms alerts setup`): the channels, each secret named by a variable.
+    alerts_config_path: Path = Path("config/alerts.yaml")
+    # Connector health (`check-connector-health`): failed probes in a row before on-call
+    # hears (one failure is usually a blip the next ingest retries through); how long an
+    # ingest may fetch nothing while the platform lists orders before that counts as a
+    # silent stall; and how many shops are probed at once.
+    health_failure_threshold: int = 3
+    health_stall_minutes: int = 120
+    health_probe_workers: int = 8
+
+    # The token store: Prefect Secret blocks when a Prefect server is configured ("auto"
+    # decides from PREFECT_API_URL), else sealed columns of this database.
+    token_store: str = Field(default="auto", pattern="^(auto|prefect|database)$")
+    # Fernet key sealing tokens and app secrets at rest (base64, 32 bytes); without it a
+    # key file is made on first use (fine for the demo, not for production).
+    token_key: SecretStr = SecretStr("")
+    token_key_file: Path = Path("var") / "token.key"
+    # Refresh answers are journaled here before they are stored, so a crash in between
+    # never loses a single-use refresh token.
+    token_journal_dir: Path = Path("var") / "token-journal"
+    # How long one worker may hold a shop's refresh before others may take over (a
+    # crashed holder must not block refreshes for longer).
+    token_refresh_lease_seconds: float = 60.0
 
 
     def concurrency_for(self, platform: str) -> int:

@@ -105,7 +105,20 @@ def add_simulated_shop(
     now = now or datetime.now(timezone.utc)
     market = market or getattr(simulator, "MARKET", CHINA)
     populate(state, shop, count=orders, seed=seed, now=now, span_hours=span_hours, market=market)
-    return simulator.register_shop(state, shop, now)
+    return with_token_expiry(state, simulator.register_shop(state, shop, now))
+
+
+def with_token_expiry(state: SandboxState, credentials: dict) -> dict:
+    """The credentials with the expiry times an authorisation answer states (expires_in
+    and its kin, as absolute times), for the token store to plan refreshes by."""
+    with state.lock:
+        access = state.tokens.get(credentials.get("access_token", ""))
+        refresh = state.refresh_tokens.get(credentials.get("refresh_token", ""))
+    if access is not None:
+        credentials.setdefault("access_expires_at", access.expires_at.isoformat())
+    if refresh is not None:
+        credentials.setdefault("refresh_expires_at", refresh.expires_at.isoformat())
+    return credentials
 
 
 def shop_base_url(platform: str, sandbox_url: str, shop: str) -> str:

@@ -29,7 +29,7 @@ from connectors.spreadsheet import SpreadsheetConnector
 from connectors.taobao import TaobaoConnector
 from oms.config import get_settings
 from oms.db.engine import get_engine
-from oms.db.shops import get_shop
+from tasks.token_store import shop_access  # noqa: F401  (tasks reach shops through here)
 
 CONNECTORS = {
     connector.platform: connector
@@ -57,12 +57,6 @@ def engine() -> Engine:
 
 def http_client() -> httpx.Client:
     return httpx.Client(timeout=get_settings().http_timeout_seconds)
-
-
-def shop_access(shop_code: str) -> ShopAccess:
-    with engine().connect() as conn:
-        shop = get_shop(conn, shop_code)
-    return ShopAccess(shop["code"], shop["platform"], shop["base_url"], dict(shop["credentials"]))
 
 
 def connector_for(access: ShopAccess, http: httpx.Client | None = None) -> MarketplaceConnector:

@@ -22,7 +22,8 @@ from oms.domain.errors import ConnectorError, Rejected
 from oms.domain.order import Receiver
 from tasks.pacing import platform_slot
 from tasks.policy import RETRYING
-from tasks.resources import CONNECTORS, carrier_client, connector_for, engine, http_client, shop_access
+from tasks.resources import CONNECTORS, carrier_client, connector_for, engine, http_client
+from tasks.tokens import call_with_token_retry
 
 
 @dataclass
@@ -85,12 +86,14 @@ def _label_receivers(ready: list[dict], http) -> dict[int, Receiver]:
             by_shop[order["shop_code"]][order["platform_order_id"]] = order
     revealed: dict[int, Receiver] = {}
     for shop_code, orders in by_shop.items():
-        access = shop_access(shop_code)
-        try:
+        masked = {ref: _stored_receiver(order) for ref, order in orders.items()}
+
+        def open_labels(access, masked=masked):
             with platform_slot(access.platform):
-                connector = connector_for(access, http)
-                opened = connector.label_receivers(
-                    {ref: _stored_receiver(order) for ref, order in orders.items()})
+                return connector_for(access, http).label_receivers(masked)
+
+        try:
+            opened = call_with_token_retry(shop_code, open_labels)
         except ConnectorError as error:
             get_run_logger().warning("shop %s: receivers not opened for labels: %s", shop_code, error)
             continue

@@ -15,10 +15,11 @@ from prefect import task
 
 from oms.db.review import ReviewEntry, park
 from oms.db.shipping import record_push, shipments_to_push
-from oms.domain.errors import ConnectorError, Rejected
+from oms.domain.errors import ConnectorError, Rejected, TokenExpired
 from tasks.pacing import platform_slot
 from tasks.policy import RETRYING
 from tasks.resources import connector_for, engine, http_client, shop_access
+from tasks.tokens import renew_after_expiry
 
 
 @dataclass
@@ -36,10 +37,17 @@ def push_tracking_for_shop(shop_code: str, batch_size: int) -> WriteBackSummary:
     summary = WriteBackSummary(attempted=len(pending))
     last_retryable: ConnectorError | None = None
     access = shop_access(shop_code)
+    renewed = False
     with platform_slot(access.platform), http_client() as http:
         connector = connector_for(access, http)
         for shipment in pending:
             outcome = _push_one(connector, shipment)
+            if isinstance(outcome, TokenExpired) and not renewed:
+                # Refresh on the spot, once per run, and push this shipment again.
+                renew_after_expiry(shop_code, access.credentials.get("access_token", ""), outcome)
+                access, renewed = shop_access(shop_code), True
+                connector = connector_for(access, http)
+                outcome = _push_one(connector, shipment)
             if outcome == "success":
                 summary.written_back += 1
             elif outcome == "rejected":

@@ -87,9 +87,10 @@ shops = Table(
     Column("platform", String(32), nullable=False),
     Column("name", String(200), nullable=False),
     Column("base_url", String(500), nullable=False),
-    # Sandbox credentials only for now: real tokens move to Secret blocks or an
-    # encrypted column with the token store.
+    # Identifiers only (app key, shop id, region): secrets (app secrets, partner keys)
+    # are sealed in `sealed_secrets`, and tokens live in the token store (`shop_tokens`).
     Column("credentials", Json, nullable=False, default=dict),
+    Column("sealed_secrets", Text),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
 )
@@ -278,4 +279,63 @@ sync_watermarks = Table(
     Column("watermark", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
     UniqueConstraint("shop_code", "stream"),
+)
+
+
+# One row per shop: what the token store knows that is not secret (expiry times, whether
+# the token can be refreshed at all, the refresh lease), plus the sealed tokens when the
+# store is this database rather than a Prefect Secret block.
+shop_tokens = Table(
+    "shop_tokens",
+    metadata,
+    Column("shop_code", String(64), ForeignKey("shops.code", ondelete="CASCADE"), primary_key=True),
+    Column("store", String(16), nullable=False),  # database|prefect
+    Column("sealed", Text),  # Fernet token of the JSON tokens; NULL when held by Prefect
+    Column("access_expires_at", UTCDateTime),
+    Column("refresh_expires_at", UTCDateTime),
+    Column("issued_at", UTCDateTime),
+    Column("refreshable", Boolean, nullable=False, default=True),
+    Column("version", Integer, nullable=False, default=1),  # bumped by every save
+    Column("lease_holder", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("last_refresh_at", UTCDateTime),
+    Column("last_refresh_error", Text),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+# An incident is one stretch of trouble of one kind for one subject (a shop's refresh
+# failing, a connector down, a token about to lapse): alerting opens it once, stays
+# quiet while it lasts, and announces its end once.
+alert_incidents = Table(
+    "alert_incidents",
+    metadata,
+    _id(),
+    Column("kind", String(48), nullable=False),
+    Column("subject", String(128), nullable=False),  # usually the shop code
+    # "kind/subject" while open, NULL once resolved: the unique index lets only one
+    # incident per kind and subject be open, even with several workers failing at once.
+    Column("open_key", String(200), unique=True),
+    Column("platform", String(32)),
+    Column("stage", String(16)),  # escalating kinds (expiry warnings): the last stage sent
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("occurrences", Integer, nullable=False, default=1),
+    Column("detail", Json),
+    Column("resolved_at", UTCDateTime),
+)
+
+# Per shop, what the last health probes and ingests saw.
+connector_health = Table(
+    "connector_health",
+    metadata,
+    Column("shop_code", String(64), ForeignKey("shops.code", ondelete="CASCADE"), primary_key=True),
+    Column("last_probe_at", UTCDateTime),
+    Column("last_probe_ok", Boolean),
+    Column("last_latency_ms", Numeric(10, 1)),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_success_at", UTCDateTime),  # last probe that answered
+    Column("last_fetch_at", UTCDateTime),  # last ingest fetch that finished
+    Column("last_nonempty_fetch_at", UTCDateTime),  # last ingest fetch that brought orders
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )

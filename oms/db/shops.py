@@ -9,19 +9,41 @@ from sqlalchemy import Connection, select, update
 
 from oms.db.dialect import upsert_insert
 from oms.db.schema import shops, skus, stock, sync_watermarks, warehouses
+from oms.domain.tokens import split_credentials
+from oms.sealing import seal, unseal
 
 
 def save_shop(conn: Connection, *, code: str, platform: str, name: str, base_url: str,
               credentials: dict[str, Any], now: datetime) -> None:
-    """Create the shop or update its endpoint and credentials (idempotent)."""
+    """Create the shop or update its endpoint and credentials (idempotent).
+
+    Identifiers are stored as they are; the app's secrets are sealed. Tokens are refused
+    here: they belong to the token store (`tasks.tokens.register_shop`), which knows
+    whether a Prefect Secret block or this database keeps them.
+    """
+    identifiers, secrets, tokens = split_credentials(credentials)
+    if tokens:
+        raise ValueError(f"shop {code}: tokens ({', '.join(sorted(tokens))}) go to the token "
+                         "store; register the shop with tasks.tokens.register_shop")
+    sealed = seal(secrets) if secrets else None
     values = {"code": code, "platform": platform, "name": name, "base_url": base_url,
-              "credentials": credentials, "active": True, "created_at": now}
+              "credentials": identifiers, "sealed_secrets": sealed, "active": True,
+              "created_at": now}
     statement = upsert_insert(conn, shops).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=["code"],
-        set_={"platform": platform, "name": name, "base_url": base_url, "credentials": credentials},
+        set_={"platform": platform, "name": name, "base_url": base_url,
+              "credentials": identifiers, "sealed_secrets": sealed},
     )
     conn.execute(statement)
+
+
+def shop_credentials(shop: dict[str, Any]) -> dict[str, Any]:
+    """A shop row's identifiers and opened app secrets (never its tokens)."""
+    credentials = dict(shop["credentials"])
+    if shop.get("sealed_secrets"):
+        credentials.update(unseal(shop["sealed_secrets"]))
+    return credentials
 
 
 def get_shop(conn: Connection, code: str) -> dict[str, Any]:

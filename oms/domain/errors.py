@@ -5,7 +5,8 @@
     │   ├── TokenExpired          retryable once the token is refreshed
     │   ├── RateLimited           retryable after `retry_after` seconds
     │   ├── Unavailable           retryable: timeouts, 5xx, "service busy" codes
-    │   └── Rejected              permanent: bad signature, bad parameters, refused write
+    │   ├── Rejected              permanent: bad signature, bad parameters, refused write
+    │   └── TokenRefreshFailed    a token could not be renewed; names the next step
     ├── MappingError              a platform payload that cannot become an order
     ├── IllegalTransition         an order status change the transition table forbids
     └── InsufficientStock         carries the lines that could not be reserved
@@ -63,6 +64,20 @@ class Unavailable(ConnectorError):
 
 class Rejected(ConnectorError):
     retryable = False
+
+
+class TokenRefreshFailed(ConnectorError):
+    """A shop's token could not be renewed; carries what the person on call should do.
+
+    Not retryable by the task policy: the refresh itself already ran under its own
+    rules, and the next scheduled refresh tries again.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, next_step: str, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.next_step = next_step
 
 
 class MappingError(OmsError):

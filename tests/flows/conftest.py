@@ -8,10 +8,11 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from oms.config import reset_settings
-from oms.db.shops import save_shop, save_skus, save_warehouse, set_on_hand
+from oms.db.shops import save_skus, save_warehouse, set_on_hand
 from sandbox.app import add_simulated_shop, shop_base_url
 from sandbox.carrier import register_partner
 from tasks.pacing import ensure_platform_limits
+from tasks.tokens import register_shop
 
 
 
@@ -41,7 +42,7 @@ def add_shop(db, sandbox, shop_name):
         now = datetime.now(timezone.utc)
         credentials = add_simulated_shop(sandbox.state, platform, code, orders, seed, now=now)
         with db.begin() as conn:
-            save_shop(conn, code=code, platform=platform, name=code,
+            register_shop(conn, code=code, platform=platform, name=code,
                       base_url=shop_base_url(platform, sandbox.url, code),
                       credentials=credentials, now=now)
         return code

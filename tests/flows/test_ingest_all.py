@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from flows.ingest_all import ingest_all_shops
 from oms.db.schema import orders
-from oms.db.shops import get_shop, save_shop
+from oms.db.shops import get_shop
+from tasks.tokens import register_shop
 
 
 def test_every_active_shop_is_ingested_and_a_broken_one_fails_the_run_by_name(db, add_shop):
@@ -16,7 +17,7 @@ def test_every_active_shop_is_ingested_and_a_broken_one_fails_the_run_by_name(db
     broken = add_shop("pdd", orders=15, seed=9, code="all-broken")
     with db.begin() as conn:
         row = get_shop(conn, broken)
-        save_shop(conn, code=broken, platform="pdd", name=broken, base_url=row["base_url"],
+        register_shop(conn, code=broken, platform="pdd", name=broken, base_url=row["base_url"],
                   credentials=dict(row["credentials"], client_secret="not-the-secret"),
                   now=datetime.now(timezone.utc))
     state = ingest_all_shops(return_state=True)

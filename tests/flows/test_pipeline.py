@@ -24,8 +24,9 @@ from oms.db.schema import (
     shipments,
     tracking_pushes,
 )
-from oms.db.shops import get_shop, get_watermark, save_shop
+from oms.db.shops import get_shop, get_watermark
 from sandbox.model import SimLine, SimOrder
+from tasks.tokens import register_shop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -213,7 +214,7 @@ def test_a_rejected_request_fails_the_run_at_once_and_moves_no_watermark(db, add
     shop = add_shop("pdd", orders=10, seed=4)
     with db.begin() as conn:
         row = get_shop(conn, shop)
-        save_shop(conn, code=shop, platform="pdd", name=shop, base_url=row["base_url"],
+        register_shop(conn, code=shop, platform="pdd", name=shop, base_url=row["base_url"],
                   credentials=dict(row["credentials"], client_secret="wrong"), now=datetime.now(timezone.utc))
     state = ingest_orders(shop, return_state=True)
     assert state.is_failed()

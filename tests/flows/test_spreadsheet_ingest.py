@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from flows.ingest import ingest_orders
 from oms.db.schema import order_lines, orders, review_queue
-from oms.db.shops import save_shop
 from sandbox.generator import populate
 from sandbox.model import SandboxState, SimOrder
 from sandbox.spreadsheets import dirty_rows, write_export
+from tasks.tokens import register_shop
 
 
 def with_clean_receiver(order: SimOrder) -> SimOrder:
@@ -30,7 +30,7 @@ def test_a_dropped_workbook_is_stored_and_its_unreadable_rows_are_parked_with_ro
     sims = [with_clean_receiver(o) for o in populate(SandboxState(), code, count=25, seed=9, now=now)]
     path = write_export(tmp_path, "taobao-export-zh", sims, "xlsx", seed=5)
     with db.begin() as conn:
-        save_shop(conn, code=code, platform="spreadsheet", name=code, base_url=tmp_path.as_uri(),
+        register_shop(conn, code=code, platform="spreadsheet", name=code, base_url=tmp_path.as_uri(),
                   credentials={"source": "taobao-export-zh"}, now=now)
 
     report = ingest_orders(code)

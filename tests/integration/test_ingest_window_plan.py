@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from oms.db.shops import save_shop
 from tasks.ingest import plan_window
+from tasks.tokens import register_shop
 
 
 def add_shop(db, code: str, platform: str) -> None:
     with db.begin() as conn:
-        save_shop(conn, code=code, platform=platform, name=code, base_url="http://127.0.0.1:9",
+        register_shop(conn, code=code, platform=platform, name=code, base_url="http://127.0.0.1:9",
                   credentials={}, now=datetime.now(timezone.utc))
 
 

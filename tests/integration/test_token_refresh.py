@@ -1,0 +1,154 @@
+"""The token store and refresh against the sandbox: sealed at rest, one refresher at a
+time, a crash between the platform's answer and the store loses nothing, and an expired
+token is refreshed on the spot with one retry of the call."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from oms.config import reset_settings
+from oms.db.schema import shop_tokens, shops
+from oms.sealing import forget_key
+from sandbox.app import add_simulated_shop, shop_base_url
+from tasks.resources import connector_for
+from tasks.token_store import RefreshJournal, shop_access
+from tasks.tokens import call_with_token_retry, refresh_shop, register_shop
+
+TEST_KEY = Fernet.generate_key().decode()
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def token_env(db, monkeypatch, tmp_path):
+    """Tokens in this database (no Prefect server here), sealed with a test key."""
+    env = {"OMS_TOKEN_STORE": "database", "OMS_TOKEN_KEY": TEST_KEY,
+           "OMS_TOKEN_JOURNAL_DIR": str(tmp_path / "journal")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    forget_key()
+    yield env
+    reset_settings()
+    forget_key()
+
+
+@pytest.fixture
+def shopee_shop(token_env, db, sandbox, shop_name):
+    code = f"{shop_name}-shopee"
+    credentials = add_simulated_shop(sandbox.state, "shopee", code, 3, seed=5)
+    with db.begin() as conn:
+        register_shop(conn, code=code, platform="shopee", name=code,
+                      base_url=shop_base_url("shopee", sandbox.url, code),
+                      credentials=dict(credentials))
+    return code, credentials
+
+
+def spent_refresh_tokens(sandbox, shop: str) -> int:
+    return sum(1 for t in sandbox.state.refresh_tokens.values() if t.shop == shop and t.used)
+
+
+def test_tokens_and_app_secrets_are_sealed_at_rest_and_come_back_for_the_connector(db, shopee_shop):
+    code, credentials = shopee_shop
+    with db.connect() as conn:
+        shop = conn.execute(select(shops).where(shops.c.code == code)).one()
+        token_row = conn.execute(select(shop_tokens).where(shop_tokens.c.shop_code == code)).one()
+    stored = repr(tuple(shop)) + repr(tuple(token_row))
+    for secret in (credentials["access_token"], credentials["refresh_token"], credentials["partner_key"]):
+        assert secret not in stored
+    assert "partner_key" not in shop.credentials and shop.credentials["shop_id"] == credentials["shop_id"]
+    assert token_row.store == "database" and token_row.refreshable
+    access = shop_access(code)
+    assert access.credentials["access_token"] == credentials["access_token"]
+    assert access.credentials["partner_key"] == credentials["partner_key"]
+
+
+def test_a_single_use_refresh_token_is_rotated_and_the_new_one_works_next_time(db, shopee_shop, sandbox):
+    code, credentials = shopee_shop
+    first = refresh_shop(code, force=True)
+    second = refresh_shop(code, force=True)
+    assert (first.action, second.action) == ("refreshed", "refreshed")
+    assert spent_refresh_tokens(sandbox, code) == 2
+    assert shop_access(code).credentials["access_token"] not in (credentials["access_token"],)
+    assert second.access_expires_at > datetime.now(timezone.utc) + timedelta(hours=3, minutes=59)
+
+
+def test_a_token_not_yet_due_is_left_alone_and_refreshed_once_three_hours_have_passed(db, shopee_shop, sandbox):
+    code, _ = shopee_shop
+    now = datetime.now(timezone.utc)
+    assert refresh_shop(code, now=now + timedelta(hours=2, minutes=50)).action == "not-due"
+    assert refresh_shop(code, now=now + timedelta(hours=3, minutes=1)).action == "refreshed"
+    assert spent_refresh_tokens(sandbox, code) == 1
+
+
+def test_workers_that_find_the_same_token_expired_refresh_it_once(db, shopee_shop, sandbox):
+    code, credentials = shopee_shop
+    outcomes, start = [], threading.Barrier(4)
+
+    def worker():
+        start.wait()
+        outcomes.append(refresh_shop(code, force=True, stale_access_token=credentials["access_token"]))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(o.action for o in outcomes) == ["refreshed"] + ["renewed-elsewhere"] * 3
+    assert spent_refresh_tokens(sandbox, code) == 1
+
+
+@pytest.mark.timeout(120)
+def test_a_crash_between_the_refresh_answer_and_the_store_does_not_lose_the_refresh_token(
+        db, shopee_shop, sandbox, token_env, database_url, tmp_path):
+    code, credentials = shopee_shop
+    # The worker dies the moment it would store what the platform just answered; its
+    # lease outlives it (two minutes), so only noticing the dead holder lets us go on.
+    crash = ("import os, sys\n"
+             "import tasks.tokens as keeper\n"
+             "keeper.save_tokens = lambda *args, **kwargs: os._exit(137)\n"
+             "keeper.refresh_shop(sys.argv[1], force=True)\n")
+    env = {**os.environ, **token_env, "OMS_DATABASE_URL": database_url,
+           "OMS_TOKEN_REFRESH_LEASE_SECONDS": "120"}
+    died = subprocess.run([sys.executable, "-c", crash, code], env=env, cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=90)
+    assert died.returncode == 137, died.stderr[-2000:]
+    assert sandbox.state.refresh_tokens[credentials["refresh_token"]].used  # Shopee spent it
+    journal = RefreshJournal(Path(token_env["OMS_TOKEN_JOURNAL_DIR"]))
+    journaled = journal.pending(code)
+    assert journaled is not None and journaled.refresh_token != credentials["refresh_token"]
+    on_disk = "".join(p.read_text() for p in journal.folder.iterdir())
+    assert journaled.refresh_token not in on_disk and journaled.access_token not in on_disk
+
+    recovered = refresh_shop(code, force=True)
+    assert recovered.recovered_from_journal and recovered.action == "refreshed"
+    assert journal.pending(code) is None
+    # The shop can still refresh afterwards, and its token works.
+    assert refresh_shop(code, force=True).action == "refreshed"
+    with connector_for(shop_access(code)) as connector:
+        connector.probe()
+
+
+def test_an_expired_token_is_refreshed_on_the_spot_and_the_call_runs_once_more(db, shopee_shop, sandbox):
+    code, credentials = shopee_shop
+    sandbox.state.expire(credentials["access_token"])
+    calls = []
+
+    def fetch(access):
+        calls.append(access.credentials["access_token"])
+        with connector_for(access) as connector:
+            now = datetime.now(timezone.utc)
+            return [raw for page in connector.fetch_orders(now - timedelta(days=3), now) for raw in page]
+
+    orders = call_with_token_retry(code, fetch)
+    assert len(orders) == 3
+    assert calls[0] == credentials["access_token"] and len(calls) == 2 and calls[1] != calls[0]
+    assert spent_refresh_tokens(sandbox, code) == 1
