@@ -57,18 +57,19 @@ def ingest_orders(
         # Slice by time so memory stays bounded on a long backfill, and a crash half-way
         # resumes from the last committed slice instead of from the start.
         for piece in window.slices(timedelta(hours=get_settings().ingest_slice_hours)):
-            _ingest_slice(shop_code, piece, report, reasons)
+            fetched = _ingest_slice(shop_code, piece, report, reasons)
             # Only now is every order of the slice committed, so only now may the sync
             # move on. A backfill leaves the watermark alone: it says nothing about the
             # time between its window and the last sync.
             if since is None:
-                advance_watermark(shop_code, piece)
+                advance_watermark(shop_code, piece, fetched)
     report.top_reasons = reasons.most_common(3)
     _publish(report, review_snapshot(shop_code))
     return report
 
 
-def _ingest_slice(shop_code: str, piece: Window, report: IngestReport, reasons: Counter) -> None:
+def _ingest_slice(shop_code: str, piece: Window, report: IngestReport, reasons: Counter) -> int:
+    """Ingest one slice into the report; returns how many orders the platform sent."""
     fetched = fetch_and_land(shop_code, piece)
     report.fetched += len(fetched.raws) + fetched.unreadable
     report.pages += fetched.pages
@@ -90,6 +91,7 @@ def _ingest_slice(shop_code: str, piece: Window, report: IngestReport, reasons: 
         report.duplicates_merged += stored.merged_in_batch + stored.unchanged
         report.quarantined += len(parked)
         report.newly_quarantined += newly_parked
+    return len(fetched.raws) + fetched.unreadable
 
 
 def _publish(report: IngestReport, waiting: list[dict]) -> None:

@@ -14,9 +14,10 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.events import emit_event
 
-from connectors.base import RawOrder
+from connectors.base import RawOrder, ShopAccess
 from expectations.runner import validate_records
 from oms.config import get_settings
+from oms.db.health import record_fetch
 from oms.db.orders import LandedPayload, StoreResult, land_raw_orders, store_orders
 from oms.db.review import ReviewEntry, open_entries, park, resolve_superseded
 from oms.db.shops import get_shop, get_watermark, move_watermark
@@ -24,7 +25,8 @@ from oms.domain.cleaning import CleanedOrder, clean_order
 from oms.domain.errors import MappingError
 from oms.domain.order import Order
 from tasks.policy import BATCH_TASK, RETRYING
-from tasks.resources import CONNECTORS, MAPPERS, connector_for, engine, http_client, shop_access
+from tasks.resources import CONNECTORS, MAPPERS, connector_for, engine, http_client
+from tasks.tokens import call_with_token_retry
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,18 @@ def plan_window(shop_code: str, until: datetime | None = None, since: datetime |
 
 @task(name="fetch-and-land", **RETRYING)
 def fetch_and_land(shop_code: str, window: Window) -> Fetched:
-    access = shop_access(shop_code)
+    # An expired token is refreshed on the spot and the window fetched once more; pages
+    # landed before the expiry land again as no-ops.
+    fetched = call_with_token_retry(shop_code, lambda access: _fetch_window(access, window))
+    get_run_logger().info(
+        "shop %s: %d pages, %d orders, %d new payloads, %d unreadable",
+        shop_code, fetched.pages, len(fetched.raws), fetched.landed_new, fetched.unreadable,
+    )
+    return fetched
+
+
+def _fetch_window(access: ShopAccess, window: Window) -> Fetched:
+    shop_code = access.code
     fetched = Fetched(platform=access.platform)
     with http_client() as http:
         connector = connector_for(access, http)
@@ -102,10 +115,6 @@ def fetch_and_land(shop_code: str, window: Window) -> Fetched:
             fetched.unreadable += len(unreadable)
             fetched.unreadable_reasons += [entry.reasons[0] for entry in entries]
             fetched.raws.extend(readable)
-    get_run_logger().info(
-        "shop %s: %d pages, %d orders, %d new payloads, %d unreadable",
-        shop_code, fetched.pages, len(fetched.raws), fetched.landed_new, fetched.unreadable,
-    )
     return fetched
 
 
@@ -186,6 +195,10 @@ def review_snapshot(shop_code: str, limit: int = 50) -> list[dict[str, Any]]:
 
 
 @task(name="move-watermark", **BATCH_TASK)
-def advance_watermark(shop_code: str, window: Window) -> None:
+def advance_watermark(shop_code: str, window: Window, orders_fetched: int = 0) -> None:
+    """Move the sync on, and note for the health check whether this fetch brought orders
+    (an ingest that keeps succeeding with nothing is how a silent stall shows)."""
     with engine().begin() as conn:
-        move_watermark(conn, shop_code, window.end, now_utc())
+        now = now_utc()
+        move_watermark(conn, shop_code, window.end, now)
+        record_fetch(conn, shop_code, orders_fetched, now)
