@@ -13,6 +13,7 @@ from prefect.artifacts import create_table_artifact
 
 from flows.ingest import ingest_orders
 from oms.db.shops import active_shop_codes
+from tasks.alerts import ALREADY_ALERTED_MARKER
 from tasks.resources import engine
 
 
@@ -35,5 +36,9 @@ def ingest_all_shops() -> dict[str, dict]:
                               description="Every active shop's ingest in this run")
     failed = sorted(code for code, row in outcomes.items() if row["outcome"] == "failed")
     if failed:
-        raise RuntimeError(f"ingest failed for {len(failed)} shop(s): {', '.join(failed)}")
+        # When every failure is trouble on-call was already told of (a refused token
+        # refresh), say so, so the failed-run alert does not page for it again.
+        told = all(ALREADY_ALERTED_MARKER in outcomes[code]["error"] for code in failed)
+        marker = f"({ALREADY_ALERTED_MARKER}) " if told else ""
+        raise RuntimeError(f"{marker}ingest failed for {len(failed)} shop(s): {', '.join(failed)}")
     return outcomes
