@@ -1,5 +1,5 @@
-"""The `oms` command: database migrations, the sandbox, the demo, Prefect limits and one-off
-flow runs."""
+"""The `oms` command: database migrations, the sandbox, the demo, Prefect limits, alerts
+to on-call and one-off flow runs."""
 
 from __future__ import annotations
 
@@ -49,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     limits = commands.add_parser("limits", help="Prefect concurrency limits").add_subparsers()
     setup = limits.add_parser("setup", help="create or update one global concurrency limit per platform")
     setup.set_defaults(run=_limits_setup)
+
+    alerts = commands.add_parser("alerts", help="alerts to on-call: channels and automations").add_subparsers()
+    alerts_setup = alerts.add_parser(
+        "setup", help="save the channels of the alerts file as blocks; create or update the alert automations")
+    alerts_test = alerts.add_parser("test", help="send a test message through every configured channel")
+    for command, run in ((alerts_setup, _alerts_setup), (alerts_test, _alerts_test)):
+        command.add_argument("--config", default=None,
+                             help="alerts file (default: OMS_ALERTS_CONFIG_PATH, else config/alerts.yaml)")
+        command.set_defaults(run=run)
     return parser
 
 
@@ -105,6 +114,66 @@ def _limits_setup(args) -> int:
     for platform, slots in ensure_platform_limits().items():
         print(f"{limit_name(platform)}: {slots} slot(s)")
     return 0
+
+
+def _alerts_setup(args) -> int:
+    from prefect.settings import PREFECT_API_URL
+
+    from tasks.alert_setup import ensure_alerting
+
+    if not PREFECT_API_URL.value():
+        # Without it Prefect would start a throwaway API whose automations die with us.
+        print("alerts live on a Prefect server: set PREFECT_API_URL to it", file=sys.stderr)
+        return 2
+    channels = _alert_channels(args.config)
+    if channels is None:
+        return 2
+    report = ensure_alerting(channels)
+    _print_channel_table(report.channels)
+    if not report.automations:
+        print("no channel is configured, so no automation was changed: set the variables above",
+              file=sys.stderr)
+        return 1
+    print()
+    _print_table(("automation", "outcome", "notifies"),
+                 [(a.name, a.outcome, f"{a.actions} channel(s)") for a in report.automations])
+    return 0 if report.ok else 1
+
+
+def _alerts_test(args) -> int:
+    from tasks.alert_setup import send_test_alert
+
+    channels = _alert_channels(args.config)
+    if channels is None:
+        return 2
+    results = send_test_alert(channels)
+    _print_channel_table(results)
+    if not any(result.status == "ok" for result in results):
+        print("no test message went out", file=sys.stderr)
+        return 1
+    return 0 if all(result.status != "error" for result in results) else 1
+
+
+def _alert_channels(path: str | None):
+    """The channels of the alerts file, or None after saying what is wrong with it."""
+    from tasks.alert_channels import AlertConfigError, load_channels
+
+    try:
+        return load_channels(path)
+    except AlertConfigError as error:
+        print(f"alerts configuration: {error}", file=sys.stderr)
+        return None
+
+
+def _print_channel_table(statuses) -> None:
+    _print_table(("channel", "kind", "status", "detail"),
+                 [(s.name, s.kind, s.status, s.detail) for s in statuses])
+
+
+def _print_table(headers: tuple[str, ...], rows: list[tuple]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    for row in (headers, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 if __name__ == "__main__":

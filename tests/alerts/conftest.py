@@ -1,0 +1,214 @@
+"""A real Prefect server for the alert tests, a loopback receiver in place of WeCom and
+DingTalk, and alerting set up between the two.
+
+The server is `prefect server start` in a subprocess with its own home and SQLite
+database, because the point is what a real server does: import our block classes, fire
+automations, render templates and call the robots. Its output goes to a file so tests
+can check that no secret reached the log. While this package runs, the Prefect client
+points at it; the flow tests' harness (tests/flows) is neither used nor disturbed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from oms.config import reset_settings
+from tasks.alert_channels import load_channels
+from tasks.alert_setup import AlertingReport, ensure_alerting
+from tests.alerts.loopback import Receiver
+
+REPO = Path(__file__).resolve().parents[2]
+CHANNELS_MODULE = "tasks.alert_channels"
+SERVER_STARTUP_SECONDS = 90
+
+
+@dataclass(frozen=True)
+class PrefectServer:
+    api_url: str
+    ui_url: str
+    log_path: Path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """What `ensure_alerting` was run with, and the secrets that must stay secret."""
+
+    config_path: Path
+    report: AlertingReport
+    wecom_path: str
+    wecom_key: str
+    dingtalk_path: str
+    dingtalk_token: str
+    dingtalk_secret: str
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.wecom_key, self.dingtalk_token, self.dingtalk_secret]
+
+
+@pytest.fixture(scope="package")
+def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
+        # Prefect keeps one events and one log worker per process, bound to the API they
+        # first talked to: stop any (the flow tests' harness) before, and ours after.
+        _drain_prefect_workers()
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server
+            _drain_prefect_workers()
+
+
+@pytest.fixture(scope="package")
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(autouse=True)
+def _robots_accept_again(request):
+    yield
+    if "receiver" in request.fixturenames:
+        request.getfixturevalue("receiver").accept_everything()
+
+
+@pytest.fixture(scope="package")
+def alerting(prefect_server, receiver, tmp_path_factory) -> Iterator[Alerting]:
+    """A WeCom and a DingTalk channel, both at the receiver, set up on the server."""
+    config_path = tmp_path_factory.mktemp("alerts-config") / "alerts.yaml"
+    config_path.write_text(
+        "channels:\n"
+        "  - {name: oncall-wecom, kind: wecom, url_env: OMS_TEST_WECOM_URL}\n"
+        "  - {name: oncall-dingtalk, kind: dingtalk, url_env: OMS_TEST_DINGTALK_URL,\n"
+        "     secret_env: OMS_TEST_DINGTALK_SECRET}\n"
+        "  - {name: oncall-slack, kind: slack, url_env: OMS_TEST_SLACK_URL_NEVER_SET}\n",
+        encoding="utf-8")
+    wecom_key, dingtalk_token = "wecomkey-7f3a9c1e-5b2d", "dingtoken4e8b6f0a9d1c"
+    dingtalk_secret = "SECd41d8cd98f00b204e9800998ecf8427e"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OMS_TEST_WECOM_URL", f"{receiver.url}/cgi-bin/webhook/send?key={wecom_key}")
+        env.setenv("OMS_TEST_DINGTALK_URL", f"{receiver.url}/robot/send?access_token={dingtalk_token}")
+        env.setenv("OMS_TEST_DINGTALK_SECRET", dingtalk_secret)
+        env.delenv("OMS_TEST_SLACK_URL_NEVER_SET", raising=False)
+        env.setenv("OMS_ALERTS_CONFIG_PATH", str(config_path))
+        reset_settings()
+        report = ensure_alerting(load_channels())
+        yield Alerting(config_path, report, "/cgi-bin/webhook/send", wecom_key, "/robot/send",
+                       dingtalk_token, dingtalk_secret)
+    reset_settings()
+
+
+@contextmanager
+def running_prefect_server(root: Path) -> Iterator[PrefectServer]:
+    port = _free_port()
+    server = PrefectServer(f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}", root / "server.log")
+    with server.log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("prefect")), "server", "start",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO, env=_server_environment(root, server), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stopping it stops its children
+        )
+        try:
+            _wait_until_healthy(server, process)
+            yield server
+        finally:
+            _stop(process)
+
+
+def _server_environment(root: Path, server: PrefectServer) -> dict[str, str]:
+    # Nothing of the caller's Prefect profile: this server is alone with its own files.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update({
+        "PREFECT_HOME": str(root / "home"),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{root / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "true",
+        # No PREFECT_UI_URL, as a server started by hand: the link to a failed run must
+        # come out absolute all the same (see tasks.alert_setup.run_link).
+
+        # INFO everywhere, so the log would show a secret that any library printed.
+        "PREFECT_LOGGING_ROOT_LEVEL": "INFO",
+        "PREFECT_SERVER_LOGGING_LEVEL": "INFO",
+        # Stored events are readable within a second, for tests that look for one.
+        "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "0.5",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    })
+    shim = _collection_entry_point_shim(root)
+    if shim is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), env.get("PYTHONPATH")]))
+    return env
+
+
+def _collection_entry_point_shim(root: Path) -> Path | None:
+    """A folder holding a minimal distribution whose `prefect.collections` entry point is
+    our channels module, unless the installed project declares one already.
+
+    The server imports collection entry points before it looks up a block class; this is
+    the only hook Prefect 3.8 has for that (PREFECT_EXTRA_ENTRYPOINTS is gone).
+    """
+    if any(point.value.split(":")[0] == CHANNELS_MODULE
+           for point in entry_points(group="prefect.collections")):
+        return None
+    folder = root / "entry-points"
+    info = folder / "oms_alert_channels-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: oms-alert-channels\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(f"[prefect.collections]\noms_alert_channels = {CHANNELS_MODULE}\n")
+    return folder
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_healthy(server: PrefectServer, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + SERVER_STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prefect server exited with {process.returncode}:\n{server.log_text()[-3000:]}")
+        try:
+            if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"prefect server not healthy after {SERVER_STARTUP_SECONDS}s:\n{server.log_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def _drain_prefect_workers() -> None:
+    APILogWorker.drain_all()
+    EventsWorker.drain_all()
