@@ -8,7 +8,9 @@ the wire leaves a connector as one of the errors in `oms.domain.errors`.
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +25,36 @@ from oms.domain.order import Order, Receiver
 
 
 T = TypeVar("T")
+
+# Several platforms take tokens and signatures in the query string (Shopee's
+# access_token, Taobao's session, Lazada's and JD's access_token), and httpx logs every
+# request's URL at INFO. Those lines are kept, with the secret values masked.
+SECRET_QUERY_VALUE = re.compile(
+    r"((?:access_token|refresh_token|session|sign|client_secret|app_secret|partner_key|key)=)"
+    r"[^&\s\"']+", re.IGNORECASE)
+HTTP_LOGGERS = ("httpx", "httpcore.http11", "httpcore.http2", "httpcore.connection")
+
+
+class SecretsInUrlsMasked(logging.Filter):
+    """Rewrites a log record whose text carries a secret query value."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = SECRET_QUERY_VALUE.sub(r"\1***", text)
+        if masked != text:
+            record.msg, record.args = masked, ()
+        return True
+
+
+def mask_secrets_in_http_logs() -> None:
+    """Install the mask on the HTTP client's loggers (idempotent)."""
+    for name in HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretsInUrlsMasked) for f in logger.filters):
+            logger.addFilter(SecretsInUrlsMasked())
+
+
+mask_secrets_in_http_logs()
 
 
 @dataclass(frozen=True)
