@@ -1,5 +1,5 @@
-"""The `oms` command: database migrations, the sandbox, the demo, Prefect limits, alerts
-to on-call and one-off flow runs."""
+"""The `oms` command: database migrations, the sandbox, the demo, Prefect limits, shop
+tokens, alerts to on-call and one-off flow runs."""
 
 from __future__ import annotations
 
@@ -49,6 +49,19 @@ def _parser() -> argparse.ArgumentParser:
     limits = commands.add_parser("limits", help="Prefect concurrency limits").add_subparsers()
     setup = limits.add_parser("setup", help="create or update one global concurrency limit per platform")
     setup.set_defaults(run=_limits_setup)
+
+    tokens = commands.add_parser("tokens", help="shop tokens: status, refresh, re-authorisation").add_subparsers()
+    status = tokens.add_parser("status", help="every shop's token expiry times (no secrets)")
+    status.set_defaults(run=_tokens_status)
+    refresh = tokens.add_parser("refresh", help="refresh due tokens now (one shop, or every active shop)")
+    refresh.add_argument("shop_code", nargs="?")
+    refresh.add_argument("--force", action="store_true", help="refresh even if not due yet")
+    refresh.set_defaults(run=_tokens_refresh)
+    set_tokens = tokens.add_parser(
+        "set", help="store the tokens of a re-authorisation, read as JSON on standard input "
+                    '({"access_token": ..., "refresh_token": ..., "access_expires_at": ...})')
+    set_tokens.add_argument("shop_code")
+    set_tokens.set_defaults(run=_tokens_set)
 
     alerts = commands.add_parser("alerts", help="alerts to on-call: channels and automations").add_subparsers()
     alerts_setup = alerts.add_parser(
@@ -113,6 +126,66 @@ def _limits_setup(args) -> int:
 
     for platform, slots in ensure_platform_limits().items():
         print(f"{limit_name(platform)}: {slots} slot(s)")
+    return 0
+
+
+def _tokens_status(args) -> int:
+    from datetime import datetime, timezone
+
+    from oms.db.tokens import token_overview
+    from oms.domain.tokens import describe_span
+    from tasks.resources import engine
+
+    now = datetime.now(timezone.utc)
+
+    def left(when):
+        if when is None:
+            return "-"
+        return describe_span(when - now) if when > now else f"expired {describe_span(now - when)} ago"
+
+    with engine().connect() as conn:
+        rows = token_overview(conn)
+    _print_table(("shop", "platform", "store", "access expires in", "refresh expires in", "refreshable",
+                  "last refresh", "last error"),
+                 [(r["code"], r["platform"], r["store"] or "-", left(r["access_expires_at"]),
+                   left(r["refresh_expires_at"]), "yes" if r["refreshable"] else "no",
+                   r["last_refresh_at"].isoformat(timespec="minutes") if r["last_refresh_at"] else "-",
+                   (r["last_refresh_error"] or "")[:80]) for r in rows])
+    return 0
+
+
+def _tokens_refresh(args) -> int:
+    from oms.db.shops import active_shop_codes
+    from tasks.resources import engine
+    from tasks.tokens import refresh_shop
+
+    with engine().connect() as conn:
+        codes = [args.shop_code] if args.shop_code else active_shop_codes(conn)
+    outcomes = [refresh_shop(code, force=args.force) for code in codes]
+    _print_table(("shop", "platform", "action", "access token valid until", "detail"),
+                 [(o.shop_code, o.platform, o.action,
+                   o.access_expires_at.isoformat(timespec="minutes") if o.access_expires_at else "-",
+                   o.detail[:100]) for o in outcomes])
+    return 1 if any(o.action == "failed" for o in outcomes) else 0
+
+
+def _tokens_set(args) -> int:
+    import json
+
+    from tasks.tokens import set_tokens
+
+    try:
+        fields = json.load(sys.stdin)
+    except ValueError as error:
+        print(f"standard input is not JSON: {error}", file=sys.stderr)
+        return 2
+    if not isinstance(fields, dict) or not fields.get("access_token"):
+        print('give at least {"access_token": ...} on standard input', file=sys.stderr)
+        return 2
+    tokens = set_tokens(args.shop_code, fields)
+    until = tokens.access_expires_at.isoformat(timespec="minutes") if tokens.access_expires_at else "unknown"
+    print(f"shop {args.shop_code}: tokens stored; access token valid until {until}; "
+          f"{'refreshable' if tokens.can_refresh else 'not refreshable'}")
     return 0
 
 

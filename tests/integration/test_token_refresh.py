@@ -152,3 +152,29 @@ def test_an_expired_token_is_refreshed_on_the_spot_and_the_call_runs_once_more(d
     assert len(orders) == 3
     assert calls[0] == credentials["access_token"] and len(calls) == 2 and calls[1] != calls[0]
     assert spent_refresh_tokens(sandbox, code) == 1
+
+
+def test_the_tokens_commands_show_refresh_and_load_tokens_without_printing_a_secret(
+        db, shopee_shop, sandbox, capsys, monkeypatch):
+    import io
+    import json
+
+    from oms.cli import main
+
+    code, credentials = shopee_shop
+    assert main(["tokens", "status"]) == 0
+    assert main(["tokens", "refresh", code, "--force"]) == 0
+    status_and_refresh = capsys.readouterr().out
+    assert code in status_and_refresh and "3 h 59 min" in status_and_refresh
+    assert "refreshed" in status_and_refresh
+
+    fresh = sandbox.state.grant(code, datetime.now(timezone.utc), timedelta(hours=4), timedelta(days=30),
+                                single_use_refresh=True)
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(
+        {"access_token": fresh["access_token"], "refresh_token": fresh["refresh_token"]})))
+    assert main(["tokens", "set", code]) == 0
+    printed = status_and_refresh + capsys.readouterr().out
+    assert shop_access(code).credentials["access_token"] == fresh["access_token"]
+    for secret in (credentials["access_token"], credentials["refresh_token"], credentials["partner_key"],
+                   fresh["access_token"], fresh["refresh_token"]):
+        assert secret not in printed
