@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from oms.config import reset_settings
 from oms.db.engine import dispose_engines, get_engine
-from oms.db.migrate import downgrade, upgrade
+from oms.db.migrate import upgrade
 from oms.db.schema import metadata
 from sandbox.model import SandboxState
 from sandbox.server import running_sandbox
@@ -46,6 +46,16 @@ def _postgres_url() -> str | None:
     return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{POSTGRES_TEST_DB}"
 
 
+def _drop_everything(url: str) -> None:
+    """Empty the test database without running downgrades: rows a previous run sealed
+    with its own key could not be opened by this run's key."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory):
     if request.param == "sqlite":
@@ -54,7 +64,7 @@ def database_url(request, tmp_path_factory):
         url = _postgres_url()
         if url is None:
             pytest.skip("no PostgreSQL server at 127.0.0.1:5432")
-        downgrade(url, "base")  # a clean start whatever a previous run left
+        _drop_everything(url)  # a clean start whatever a previous run left
     upgrade(url)
     yield url
     dispose_engines()

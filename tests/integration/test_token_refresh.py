@@ -178,3 +178,33 @@ def test_the_tokens_commands_show_refresh_and_load_tokens_without_printing_a_sec
     for secret in (credentials["access_token"], credentials["refresh_token"], credentials["partner_key"],
                    fresh["access_token"], fresh["refresh_token"]):
         assert secret not in printed
+
+
+def test_shops_saved_before_the_token_store_keep_working_with_their_secrets_sealed_on_upgrade(
+        tmp_path, token_env, sandbox, shop_name):
+    from sqlalchemy import insert
+
+    from oms.db.engine import get_engine
+    from oms.db.migrate import downgrade, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0001")
+    code = f"{shop_name}-legacy"
+    credentials = add_simulated_shop(sandbox.state, "shopee", code, 2, seed=3)
+    with get_engine(url).begin() as conn:  # as the previous release stored a shop
+        conn.execute(insert(shops.c.code.table).values(
+            code=code, platform="shopee", name=code, base_url=shop_base_url("shopee", sandbox.url, code),
+            credentials=credentials, active=True, created_at=datetime.now(timezone.utc)))
+    upgrade(url, "head")
+    with get_engine(url).connect() as conn:
+        stored = conn.execute(select(shops.c.credentials, shops.c.sealed_secrets)
+                              .where(shops.c.code == code)).one()
+        token_row = conn.execute(select(shop_tokens).where(shop_tokens.c.shop_code == code)).one()
+    assert "partner_key" not in stored.credentials and "access_token" not in stored.credentials
+    assert credentials["partner_key"] not in stored.sealed_secrets
+    assert token_row.store == "database" and credentials["access_token"] not in token_row.sealed
+    downgrade(url, "0001")
+    with get_engine(url).connect() as conn:
+        restored = conn.execute(select(shops.c.credentials).where(shops.c.code == code)).scalar_one()
+    assert restored["partner_key"] == credentials["partner_key"]
+    assert restored["access_token"] == credentials["access_token"]
