@@ -24,6 +24,8 @@ from oms.db.migrate import upgrade
 from oms.db.schema import orders, reservations, review_queue, shipments, tracking_pushes
 from oms.domain.order import OrderStatus
 from oms.db.shops import save_skus, save_warehouse, set_on_hand
+from oms.db.tokens import token_overview
+from oms.domain.tokens import describe_span
 from sandbox.app import add_simulated_shop, shop_base_url
 from sandbox.carrier import register_partner
 from sandbox.generator import DEFAULT_SKUS, populate
@@ -111,13 +113,18 @@ def _seed_stock(database_url: str) -> None:
 
 def _run_pipeline() -> dict:
     from flows.fulfil import fulfil_orders
+    from flows.health import check_connector_health
     from flows.ingest import ingest_orders
+    from flows.tokens import refresh_tokens
     from tasks.pacing import ensure_platform_limits
 
     ensure_platform_limits()
     ingest = {code: ingest_orders(code) for code, *_ in DEMO_SHOPS}
     fulfil = fulfil_orders()
-    return {"ingest": ingest, "fulfil": fulfil}
+    # What the schedules would run next: tokens renewed when due, every shop probed.
+    tokens = {o.shop_code: o for o in refresh_tokens().outcomes}
+    health = {line.shop: line for line in check_connector_health().shops}
+    return {"ingest": ingest, "fulfil": fulfil, "tokens": tokens, "health": health}
 
 
 def _table_rows(database_url: str, reports: dict) -> list[dict]:
@@ -148,9 +155,13 @@ def _table_rows(database_url: str, reports: dict) -> list[dict]:
                 review_queue.c.stage == "ship", review_queue.c.resolved_at.is_(None)))}
         currencies = dict(conn.execute(
             select(orders.c.shop_code, func.min(orders.c.currency)).group_by(orders.c.shop_code)).all())
+        tokens = {row["code"]: row for row in token_overview(conn)}
     rows = []
+    now = datetime.now(timezone.utc)
     for code, platform, *_ in DEMO_SHOPS:
         ingest = reports["ingest"][code]
+        health, token = reports["health"].get(code), tokens.get(code, {})
+        expires = token.get("access_expires_at")
         rows.append({
             "shop": code,
             "platform": platform,
@@ -168,16 +179,17 @@ def _table_rows(database_url: str, reports: dict) -> list[dict]:
             "top quarantine reasons": "; ".join(f"{r} ({n})" for r, n in ingest.top_reasons) or "-",
             "write-back refusal": (refusal_reasons.get(code) or "")[:160],
             "shipping reason": ship_reasons.get(code, ""),
+            "token store": token.get("store") or "-",
+            "token action": reports["tokens"][code].action,
+            "token expires in": describe_span(expires - now) if expires else "-",
+            "probe": "answers" if health and health.ok else "fails",
+            "probe ms": health.latency_ms if health else "-",
+            "alert state": health.alert_state if health else "-",
         })
     return rows
 
 
-def _count_by_shop(conn, query) -> dict[str, int]:
-    return dict(conn.execute(query.group_by(orders.c.shop_code)).all())
-
-
-def print_table(rows: list[dict]) -> None:
-    columns = [c for c in rows[0] if c not in ("top quarantine reasons", "write-back refusal", "shipping reason")]
+def _print_columns(rows: list[dict], columns: list[str]) -> None:
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
     print()
     print("  ".join(c.ljust(widths[c]) for c in columns))
@@ -185,6 +197,21 @@ def print_table(rows: list[dict]) -> None:
     for row in rows:
         print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
     print()
+
+
+def _count_by_shop(conn, query) -> dict[str, int]:
+    return dict(conn.execute(query.group_by(orders.c.shop_code)).all())
+
+
+HEALTH_COLUMNS = ("shop", "token store", "token action", "token expires in", "probe", "probe ms",
+                  "alert state")
+NOTES = ("top quarantine reasons", "write-back refusal", "shipping reason")
+
+
+def print_table(rows: list[dict]) -> None:
+    _print_columns(rows, [c for c in rows[0] if c not in NOTES and c not in HEALTH_COLUMNS[1:]])
+    print("tokens and connector health:")
+    _print_columns(rows, list(HEALTH_COLUMNS))
     for row in rows:
         print(f"{row['shop']}: top quarantine reasons: {row['top quarantine reasons']}")
     for row in rows:
