@@ -195,7 +195,8 @@ def _refresh_holding_lease(shop_code: str, force: bool, stale_access_token: str 
         with http_client() as http:
             grant = connector_for(access, http).refresh_access(tokens.refresh_token)
     except ConnectorError as error:
-        return _refresh_failed(outcome, tokens, redact(str(error), secrets), error, now)
+        return _refresh_failed(outcome, tokens, redact(str(error), secrets), error, now,
+                               refused_by_platform=stale_access_token is not None)
     renewed = tokens.renewed(grant.access_token, grant.access_expires_at, now,
                              grant.refresh_token, grant.refresh_expires_at)
     journal.write(shop_code, renewed)
@@ -261,11 +262,19 @@ def _holder_died(holder: str) -> bool:
 # ---- telling on-call ------------------------------------------------------------------
 
 def _refresh_failed(outcome: RefreshOutcome, tokens: ShopTokens, error_text: str,
-                    error: ConnectorError, now: datetime) -> RefreshOutcome:
+                    error: ConnectorError, now: datetime, *,
+                    refused_by_platform: bool = False) -> RefreshOutcome:
+    """Record a failed refresh; open (and announce) the incident when it is urgent: the
+    refusal is permanent, or the token has lapsed or soon will.
+
+    `refused_by_platform`: the refresh was made because the platform called the access
+    token expired, whatever its stored expiry says.
+    """
     shop_code, platform = outcome.shop_code, outcome.platform
     permanent = not error.retryable
     expires = tokens.access_expires_at
-    urgent = permanent or expires is None or expires - now < URGENT_BEFORE_EXPIRY
+    lapsed = refused_by_platform or (expires is not None and expires <= now)
+    urgent = permanent or lapsed or expires is None or expires - now < URGENT_BEFORE_EXPIRY
     next_step = _reauthorise_step(shop_code, platform) if permanent else _wait_step(platform)
     outcome.action, outcome.detail = "failed", error_text
     with engine().begin() as conn:
@@ -273,7 +282,8 @@ def _refresh_failed(outcome: RefreshOutcome, tokens: ShopTokens, error_text: str
         trouble = report_trouble(conn, REFRESH_INCIDENT, shop_code, now, platform=platform,
                                  detail={"error": error_text, "next_step": next_step}) if urgent else None
     if trouble is not None and trouble.notify:
-        lapse = ("has expired" if expires is not None and expires <= now else
+        lapse = (f"is refused by {platform} as expired" if refused_by_platform else
+                 "has expired" if lapsed else
                  f"expires in {describe_span(expires - now)}" if expires is not None else
                  "has an unknown expiry")
         announce(
@@ -307,7 +317,7 @@ def _announce_recovery(shop_code: str, platform: str, tokens: ShopTokens, now: d
     if closed is not None:
         announce(
             TOKEN_REFRESH_RECOVERED, shop_code=shop_code, platform=platform,
-            headline=f"[OMS] Resolved: token refresh works again for {platform} shop {shop_code}",
+            headline=f"[OMS] Token refresh works again: {platform} shop {shop_code}",
             message=(f"The {platform} shop {shop_code} renewed its access token at "
                      f"{now.isoformat(timespec='minutes')}; it is valid until {until}. Refresh "
                      f"had failed since {closed.opened_at.isoformat(timespec='minutes')} "
@@ -317,7 +327,7 @@ def _announce_recovery(shop_code: str, platform: str, tokens: ShopTokens, now: d
     if expiry_closed is not None:
         announce(
             TOKEN_EXPIRY_RESOLVED, shop_code=shop_code, platform=platform,
-            headline=f"[OMS] Resolved: {platform} shop {shop_code} was re-authorised",
+            headline=f"[OMS] Re-authorised: {platform} shop {shop_code} has a new token",
             message=f"The {platform} shop {shop_code} has a new token, valid until {until}.",
             incident=expiry_closed.id,
         )

@@ -13,6 +13,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from flows.ingest import ingest_orders
+from oms.db.incidents import open_incidents
 from oms.db.tokens import token_record
 from sandbox.app import add_simulated_shop, shop_base_url
 from sandbox.shopee import ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME
@@ -58,7 +59,12 @@ def test_a_refused_refresh_pages_once_with_the_next_step_and_once_resolved(
     alerts = receiver.wait_for(1, ALERT_WITHIN_SECONDS, at_wecom)
     assert len(alerts) == 1, "no alert reached the WeCom robot"
     alert = alerts[0]
-    print(f"\nfailure to alert: {alert.arrived - started:.2f} s (the run itself included)")
+    with db.connect() as conn:  # the incident opened when the refusal came back
+        [incident] = [i for i in open_incidents(conn, "token-refresh") if i.subject == code]
+    failed_at = incident.opened_at
+    arrived_at = time.time() - (time.monotonic() - alert.arrived)
+    print(f"\nrefused refresh to alert at the robot: {arrived_at - failed_at.timestamp():.2f} s; "
+          f"flow run start to alert: {alert.arrived - started:.2f} s")
     print(f"alert as WeCom got it:\n{alert.text}")
     assert "Token refresh failed: shopee shop " + code in alert.text
     assert "refresh_token" in alert.text.lower()  # Shopee's own refusal, named
@@ -80,7 +86,8 @@ def test_a_refused_refresh_pages_once_with_the_next_step_and_once_resolved(
                       "access_expires_at": fresh["access_expires_at"].isoformat(),
                       "refresh_expires_at": fresh["refresh_expires_at"].isoformat()})
     resolved = receiver.wait_for(2, ALERT_WITHIN_SECONDS, at_wecom)
-    assert len(resolved) == 2 and "Resolved" in resolved[1].text
+    assert len(resolved) == 2 and resolved[1].text.startswith("RESOLVED: ")
+    assert "Token refresh works again: shopee shop " + code in resolved[1].text
     print(f"resolved notice as WeCom got it:\n{resolved[1].text}")
     assert ingest_orders(code, return_state=True).is_completed()
     time.sleep(2)
@@ -146,6 +153,7 @@ def test_a_token_only_a_person_can_renew_warns_at_7_3_and_1_days_and_under_2_hou
     received = receiver.wait_for(4, ALERT_WITHIN_SECONDS,
                                  lambda r: r.path == alerting.wecom_path and code in r.text)
     time.sleep(3)  # room for a wrong fifth
+    print(f"\nan expiry warning as WeCom got it:\n{received[-1].text}")
     assert len(warnings()) == 4
     # Each warning says how long is left at its own moment (events may arrive in any order).
     spans = {span for r in received for span in ("6 d 23 h", "2 d 23 h", "23 h 00 min", "1 h 59 min")
