@@ -14,12 +14,14 @@ import pytest
 
 from connectors.base import ShopAccess
 from connectors.lazada import CARRIER_CODES, MAX_OFFSET, LazadaConnector, sign_request
-from connectors.pacing import RequestRate, shop_bucket
+from connectors.pacing import RequestRate
 from oms.domain.errors import MappingError, RateLimited, Rejected, TokenExpired, Unavailable
 from oms.domain.order import OrderStatus
 from sandbox import lazada as sim
 from sandbox.generator import populate
 from sandbox.model import SimLine, SimOrder
+
+PACING_SLACK = 0.005  # sleep and clock granularity
 
 UTC = timezone.utc
 FAST = RequestRate(per_second=100_000, burst=100_000)  # pacing has its own test
@@ -400,5 +402,5 @@ def test_requests_wait_for_the_shops_pacing_bucket(sandbox, shop_name, credentia
     started = time.perf_counter()
     for _ in range(4):
         lazada.probe()
-    bucket = shop_bucket("lazada", shop_name, slow)
-    assert bucket.waited_seconds >= 0.1 and time.perf_counter() - started >= 0.1
+    # However slow the calls themselves, four never fit in less than three intervals.
+    assert time.perf_counter() - started >= 3 / slow.per_second - PACING_SLACK
