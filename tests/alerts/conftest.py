@@ -10,6 +10,7 @@ points at it; the flow tests' harness (tests/flows) is neither used nor disturbe
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -65,8 +66,45 @@ class Alerting:
         return [self.wecom_key, self.dingtalk_token, self.dingtalk_secret]
 
 
+class EveryLogRecord(logging.Handler):
+    """Keeps every record logged in this process, formatted, whatever its logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a record that cannot be formatted holds nothing to scan
+            pass
+
+
 @pytest.fixture(scope="package")
-def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
+def whole_run_logs(sandbox) -> Iterator[EveryLogRecord]:
+    """Every log line of this package's tests, at DEBUG, and after them the check that no
+    token, refresh token or app secret the sandbox ever issued appears in one of them
+    (nor in the Prefect server's own log, which `prefect_server` adds)."""
+    handler, root = EveryLogRecord(), logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    handler.server_logs = []  # type: ignore[attr-defined]
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    state = sandbox.state
+    secrets = {*state.tokens, *state.refresh_tokens, *state.app_secrets.values()}
+    text = "\n".join(handler.lines + handler.server_logs)  # type: ignore[attr-defined]
+    leaked = sorted(secret[:6] + "..." for secret in secrets if len(secret) >= 8 and secret in text)
+    assert not leaked, f"sandbox secrets in this run's logs: {leaked}"
+
+
+@pytest.fixture(scope="package")
+def prefect_server(tmp_path_factory, whole_run_logs) -> Iterator[PrefectServer]:
     with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
         # Prefect keeps one events and one log worker per process, bound to the API they
         # first talked to: stop any (the flow tests' harness) before, and ours after.
@@ -74,6 +112,7 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             yield server
             _drain_prefect_workers()
+        whole_run_logs.server_logs.append(server.log_text())
 
 
 @pytest.fixture(scope="package")

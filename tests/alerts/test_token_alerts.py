@@ -4,22 +4,32 @@ flow on a real Prefect server, the alert at the robots, once per incident, and a
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from flows.ingest import ingest_orders
+from oms.config import reset_settings
 from oms.db.incidents import open_incidents
 from oms.db.tokens import token_record
 from sandbox.app import add_simulated_shop, shop_base_url
 from sandbox.shopee import ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME
 from tasks.pacing import ensure_platform_limits
-from tasks.tokens import register_shop, set_tokens, warn_if_expiring
+from tasks.resources import connector_for
+from tasks.token_store import secret_block_name, shop_access
+from tasks.tokens import refresh_shop, register_shop, set_tokens, warn_if_expiring
 
+REPO = Path(__file__).resolve().parents[2]
 ALERT_WITHIN_SECONDS = 30  # how long the test waits; the figure measured is printed
 QUIET_PERIOD_SECONDS = 6  # how long a second alert is given to (wrongly) arrive
 
@@ -160,3 +170,43 @@ def test_a_token_only_a_person_can_renew_warns_at_7_3_and_1_days_and_under_2_hou
              if f"expires in {span}" in r.text}
     assert spans == {"6 d 23 h", "2 d 23 h", "23 h 00 min", "1 h 59 min"}
     assert all("must be re-authorised" in r.text and f"oms tokens set {code}" in r.text for r in received)
+
+
+@pytest.mark.timeout(180)
+def test_a_crash_between_the_refresh_answer_and_the_secret_block_loses_no_refresh_token(
+        db, sandbox, shop_name, prefect_server, database_url, tmp_path, monkeypatch):
+    journal_dir = tmp_path / "journal"
+    monkeypatch.setenv("OMS_TOKEN_JOURNAL_DIR", str(journal_dir))
+    reset_settings()
+    code = f"{shop_name}-shopee-crash"
+    credentials = add_simulated_shop(sandbox.state, "shopee", code, 2, seed=8)
+    with db.begin() as conn:
+        register_shop(conn, code=code, platform="shopee", name=code,
+                      base_url=shop_base_url("shopee", sandbox.url, code), credentials=dict(credentials))
+    # A worker on this server dies the moment it would write the answer to the Secret
+    # block; its two-minute lease outlives it.
+    crash = ("import os, sys\n"
+             "import tasks.tokens as keeper\n"
+             "keeper.save_tokens = lambda *args, **kwargs: os._exit(137)\n"
+             "keeper.refresh_shop(sys.argv[1], force=True)\n")
+    env = {**os.environ, "OMS_DATABASE_URL": database_url, "OMS_TOKEN_JOURNAL_DIR": str(journal_dir),
+           "PREFECT_API_URL": prefect_server.api_url, "OMS_TOKEN_REFRESH_LEASE_SECONDS": "120"}
+    died = subprocess.run([sys.executable, "-c", crash, code], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert died.returncode == 137, died.stderr[-2000:]
+    assert sandbox.state.refresh_tokens[credentials["refresh_token"]].used  # Shopee spent it
+    assert _held_in_secret_block(code)["refresh_token"] == credentials["refresh_token"]
+
+    recovered = refresh_shop(code, force=True)
+
+    assert recovered.recovered_from_journal and recovered.action == "refreshed"
+    held = _held_in_secret_block(code)
+    assert not sandbox.state.refresh_tokens[held["refresh_token"]].used  # usable next time
+    with connector_for(shop_access(code)) as connector:
+        connector.probe()
+    assert refresh_shop(code, force=True).action == "refreshed"
+
+
+def _held_in_secret_block(code: str) -> dict:
+    held = Secret.load(secret_block_name(code)).get()
+    return json.loads(held) if isinstance(held, str) else held
