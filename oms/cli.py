@@ -101,6 +101,9 @@ def _sandbox(args) -> int:
 
 def _demo(args) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # The demo's Prefect API is a local subprocess; its 20 s start-up allowance was
+    # seen running out on a busy two-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.demo import run_demo
 
     run_demo(args.orders)
