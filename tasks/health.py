@@ -163,28 +163,29 @@ def _check_shop(shop_code: str, row: HealthRow | None, http: httpx.Client, now: 
 
 def _probe_renewing_token(shop_code: str, access: ShopAccess, http: httpx.Client,
                           secrets: list[str]) -> tuple[ProbeResult, ShopAccess]:
-    """Probe; a token the platform calls expired is refreshed on the spot and the probe
-    made once more, as every other call does (a refreshable token is no outage)."""
-    with connector_for(access, http) as connector:
+    """One timed probe; a token the platform calls expired is refreshed on the spot and
+    the probe made once more, as every other call does (a refreshable token is no outage)."""
+    try:
+        with connector_for(access, http) as connector:
+            return _timed_probe(connector, shop_code, secrets, let_expiry_through=True), access
+    except TokenExpired as expired:
         try:
-            connector.probe()
-        except TokenExpired as expired:
-            try:
-                renew_after_expiry(shop_code, access.credentials.get("access_token", ""), expired)
-            except ConnectorError as refused:
-                return _failed_probe(shop_code, refused, None, secrets), access
-            access = shop_access(shop_code)
-        except Exception:
-            pass  # measured and reported by the timed probe below
+            renew_after_expiry(shop_code, access.credentials.get("access_token", ""), expired)
+        except ConnectorError as refused:
+            return _failed_probe(shop_code, refused, None, secrets), access
+    access = shop_access(shop_code)
     with connector_for(access, http) as connector:
         return _timed_probe(connector, shop_code, secrets), access
 
 
-def _timed_probe(connector: MarketplaceConnector, shop_code: str, secrets: list[str]) -> ProbeResult:
+def _timed_probe(connector: MarketplaceConnector, shop_code: str, secrets: list[str], *,
+                 let_expiry_through: bool = False) -> ProbeResult:
     started = time.perf_counter()
     try:
         connector.probe()
     except Exception as error:
+        if let_expiry_through and isinstance(error, TokenExpired):
+            raise
         return _failed_probe(shop_code, error, _elapsed_ms(started), secrets)
     return ProbeResult(shop_code, ok=True, latency_ms=_elapsed_ms(started))
 

@@ -230,15 +230,14 @@ def _take_lease(shop_code: str, holder: str, lasting: timedelta) -> bool:
     with engine().begin() as conn:
         if take_refresh_lease(conn, shop_code, holder, now_utc(), lasting):
             return True
-        current = conn.execute(select(shop_tokens.c.lease_holder)
-                               .where(shop_tokens.c.shop_code == shop_code)).scalar_one_or_none()
-        if current is None and not conn.execute(select(shop_tokens.c.shop_code).where(
-                shop_tokens.c.shop_code == shop_code)).first():
+        row = conn.execute(select(shop_tokens.c.lease_holder)
+                           .where(shop_tokens.c.shop_code == shop_code)).first()
+        if row is None:
             return True  # a shop without tokens has nothing to refresh and nothing to lock
-        if current and _holder_died(current):
+        if row.lease_holder and _holder_died(row.lease_holder):
             # A worker of this host that died mid-refresh: take over rather than wait out
             # its lease (its journal, on this disk, is recovered first thing).
-            return take_over_refresh_lease(conn, shop_code, current, holder, now_utc(), lasting)
+            return take_over_refresh_lease(conn, shop_code, row.lease_holder, holder, now_utc(), lasting)
     return False
 
 

@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import httpx
@@ -35,7 +34,6 @@ from tasks.alert_setup import AlertingReport, ensure_alerting
 from tests.alerts.loopback import Receiver
 
 REPO = Path(__file__).resolve().parents[2]
-CHANNELS_MODULE = "tasks.alert_channels"
 SERVER_STARTUP_SECONDS = 90
 
 
@@ -183,7 +181,6 @@ def _server_environment(root: Path, server: PrefectServer) -> dict[str, str]:
         "PREFECT_SERVER_UI_ENABLED": "true",
         # No PREFECT_UI_URL, as a server started by hand: the link to a failed run must
         # come out absolute all the same (see tasks.alert_setup.run_link).
-
         # INFO everywhere, so the log would show a secret that any library printed.
         "PREFECT_LOGGING_ROOT_LEVEL": "INFO",
         "PREFECT_SERVER_LOGGING_LEVEL": "INFO",
@@ -193,28 +190,7 @@ def _server_environment(root: Path, server: PrefectServer) -> dict[str, str]:
         "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
     })
-    shim = _collection_entry_point_shim(root)
-    if shim is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), env.get("PYTHONPATH")]))
     return env
-
-
-def _collection_entry_point_shim(root: Path) -> Path | None:
-    """A folder holding a minimal distribution whose `prefect.collections` entry point is
-    our channels module, unless the installed project declares one already.
-
-    The server imports collection entry points before it looks up a block class; this is
-    the only hook Prefect 3.8 has for that (PREFECT_EXTRA_ENTRYPOINTS is gone).
-    """
-    if any(point.value.split(":")[0] == CHANNELS_MODULE
-           for point in entry_points(group="prefect.collections")):
-        return None
-    folder = root / "entry-points"
-    info = folder / "oms_alert_channels-0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: oms-alert-channels\nVersion: 0\n")
-    (info / "entry_points.txt").write_text(f"[prefect.collections]\noms_alert_channels = {CHANNELS_MODULE}\n")
-    return folder
 
 
 def _free_port() -> int:

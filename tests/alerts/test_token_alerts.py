@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -28,8 +24,8 @@ from tasks.pacing import ensure_platform_limits
 from tasks.resources import connector_for
 from tasks.token_store import secret_block_name, shop_access
 from tasks.tokens import refresh_shop, register_shop, set_tokens, warn_if_expiring
+from tests.crash import CRASHED, refresh_and_die_before_storing
 
-REPO = Path(__file__).resolve().parents[2]
 ALERT_WITHIN_SECONDS = 30  # how long the test waits; the figure measured is printed
 QUIET_PERIOD_SECONDS = 6  # how long a second alert is given to (wrongly) arrive
 
@@ -183,17 +179,11 @@ def test_a_crash_between_the_refresh_answer_and_the_secret_block_loses_no_refres
     with db.begin() as conn:
         register_shop(conn, code=code, platform="shopee", name=code,
                       base_url=shop_base_url("shopee", sandbox.url, code), credentials=dict(credentials))
-    # A worker on this server dies the moment it would write the answer to the Secret
-    # block; its two-minute lease outlives it.
-    crash = ("import os, sys\n"
-             "import tasks.tokens as keeper\n"
-             "keeper.save_tokens = lambda *args, **kwargs: os._exit(137)\n"
-             "keeper.refresh_shop(sys.argv[1], force=True)\n")
-    env = {**os.environ, "OMS_DATABASE_URL": database_url, "OMS_TOKEN_JOURNAL_DIR": str(journal_dir),
-           "PREFECT_API_URL": prefect_server.api_url, "OMS_TOKEN_REFRESH_LEASE_SECONDS": "120"}
-    died = subprocess.run([sys.executable, "-c", crash, code], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
-    assert died.returncode == 137, died.stderr[-2000:]
+    # The worker dies the moment it would write the answer to the Secret block.
+    died = refresh_and_die_before_storing(code, {
+        "OMS_DATABASE_URL": database_url, "OMS_TOKEN_JOURNAL_DIR": str(journal_dir),
+        "PREFECT_API_URL": prefect_server.api_url})
+    assert died.returncode == CRASHED, died.stderr[-2000:]
     assert sandbox.state.refresh_tokens[credentials["refresh_token"]].used  # Shopee spent it
     assert _held_in_secret_block(code)["refresh_token"] == credentials["refresh_token"]
 

@@ -4,9 +4,6 @@ token is refreshed on the spot with one retry of the call."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,9 +19,9 @@ from sandbox.app import add_simulated_shop, shop_base_url
 from tasks.resources import connector_for
 from tasks.token_store import RefreshJournal, shop_access
 from tasks.tokens import call_with_token_retry, refresh_shop, register_shop
+from tests.crash import CRASHED, refresh_and_die_before_storing
 
 TEST_KEY = Fernet.generate_key().decode()
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -110,17 +107,8 @@ def test_workers_that_find_the_same_token_expired_refresh_it_once(db, shopee_sho
 def test_a_crash_between_the_refresh_answer_and_the_store_does_not_lose_the_refresh_token(
         db, shopee_shop, sandbox, token_env, database_url, tmp_path):
     code, credentials = shopee_shop
-    # The worker dies the moment it would store what the platform just answered; its
-    # lease outlives it (two minutes), so only noticing the dead holder lets us go on.
-    crash = ("import os, sys\n"
-             "import tasks.tokens as keeper\n"
-             "keeper.save_tokens = lambda *args, **kwargs: os._exit(137)\n"
-             "keeper.refresh_shop(sys.argv[1], force=True)\n")
-    env = {**os.environ, **token_env, "OMS_DATABASE_URL": database_url,
-           "OMS_TOKEN_REFRESH_LEASE_SECONDS": "120"}
-    died = subprocess.run([sys.executable, "-c", crash, code], env=env, cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=90)
-    assert died.returncode == 137, died.stderr[-2000:]
+    died = refresh_and_die_before_storing(code, {**token_env, "OMS_DATABASE_URL": database_url})
+    assert died.returncode == CRASHED, died.stderr[-2000:]
     assert sandbox.state.refresh_tokens[credentials["refresh_token"]].used  # Shopee spent it
     journal = RefreshJournal(Path(token_env["OMS_TOKEN_JOURNAL_DIR"]))
     journaled = journal.pending(code)
