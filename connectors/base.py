@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from connectors.pacing import TokenBucket
-from oms.domain.errors import RateLimited, Rejected, Unavailable
+from oms.domain.errors import ConnectorError, RateLimited, Rejected, Unavailable
 from oms.domain.order import Order, Receiver
 
 
@@ -139,6 +139,65 @@ class MarketplaceConnector(Protocol):
 
     def probe(self) -> None:
         """One cheap authenticated call; raises the usual connector errors on failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One sellable variant on a platform, tied to the seller's own SKU code (the outer id
+    or merchant SKU the seller typed on the platform).
+
+    `item_id` and `variant_id` are the platform's own ids (Taobao num_iid and sku_id,
+    Shopee item_id and model_id, Shopify inventory_item_id, ...); `location_id` is the
+    platform's stock location where it has them (Shopify), else "".
+    """
+
+    sku: str
+    item_id: str
+    variant_id: str = ""
+    location_id: str = ""
+    quantity: int | None = None  # what the platform shows as sellable now, when it says
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """The sellable quantity to set on one listing (absolute, never a delta: a retried
+    push then sets the same number again instead of adding it twice)."""
+
+    listing: Listing
+    quantity: int
+
+
+@dataclass
+class StockPushOutcome:
+    """What the platform answered for one listing of a stock push.
+
+    `error` is None when the platform took the quantity; otherwise the connector error the
+    platform's per-item answer translates to (retryable or not), so one refused listing
+    does not hide the others that were set.
+    """
+
+    sku: str
+    quantity: int
+    error: ConnectorError | None = None
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class SyncsStock(Protocol):
+    """A connector that can tell the platform how many units it may still sell."""
+
+    def list_listings(self) -> Iterator[list[Listing]]:
+        """Yield pages of the shop's listings that carry a seller SKU code."""
+        ...
+
+    def push_stock(self, levels: list[StockLevel]) -> list[StockPushOutcome]:
+        """Set these absolute quantities, batching as the platform allows; one outcome per
+        level, in order. A failure of the whole call (token, rate limit, outage) raises."""
         ...
 
 

@@ -4,8 +4,11 @@ It starts the sandbox on a free loopback port, seeds one shop on each of the eig
 marketplaces with realistically dirty orders (the cross-border ones in their own
 countries and currencies), drops a Taobao order export (XLSX, Chinese headers, a few
 unreadable rows) into a spreadsheet shop's folder, adds two warehouses and their stock,
-then runs ingest → fulfil → write-back once through Prefect and prints what happened per
-shop. Run it twice: the second run finds every order already stored and stores none twice.
+then runs ingest → fulfil (allocation by the routing rules of config/routing.yaml, stock
+sync to every platform, waybills, write-back) once through Prefect, lets the courier
+collect the parcels, audits the stock, and prints what happened per shop with an example
+of a routing decision. Run it twice: the second run finds every order already stored and
+stores none twice.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from sqlalchemy import distinct, func, select
 from oms.config import get_settings, reset_settings
 from oms.db.engine import get_engine
 from oms.db.migrate import upgrade
-from oms.db.schema import orders, reservations, review_queue, shipments, tracking_pushes
+from oms.db.schema import listings, order_routing, orders, reservations, review_queue, shipments, tracking_pushes
 from oms.domain.order import OrderStatus
 from oms.db.shops import save_skus, save_warehouse, set_on_hand
 from oms.db.tokens import token_overview
 from oms.domain.tokens import describe_span
 from sandbox.app import add_simulated_shop, shop_base_url
-from sandbox.carrier import register_partner
+from sandbox.carrier import collect, register_partner
 from sandbox.generator import DEFAULT_SKUS, populate
 from sandbox.spreadsheets import write_export
 from sandbox.model import SandboxState
@@ -53,18 +56,21 @@ SPREADSHEET_SOURCE = "taobao-export-zh"
 # keeps to it: a dozen orders stay inside the burst, so the demo does not sit waiting.
 AT_MOST = {"amazon": 12}
 WAREHOUSES = (("WH-SH", "上海仓", "上海市", 10), ("WH-GZ", "广州仓", "广东省", 20))
+_SANDBOX_STATE: list[SandboxState] = []  # the running sandbox's state, for the courier step
 
 
 def run_demo(orders_per_shop: int | None = None) -> list[dict]:
     database_url = get_settings().database_url
     upgrade(database_url)
     with running_sandbox(SandboxState()) as sandbox:
+        _SANDBOX_STATE[:] = [sandbox.state]
         _point_carrier_at(sandbox)
         _seed_shops(sandbox, database_url, orders_per_shop)
         _seed_stock(database_url)
         reports = _run_pipeline()
     rows = _table_rows(database_url, reports)
     print_table(rows)
+    _print_stock_story(database_url, reports)
     return rows
 
 
@@ -115,16 +121,22 @@ def _run_pipeline() -> dict:
     from flows.fulfil import fulfil_orders
     from flows.health import check_connector_health
     from flows.ingest import ingest_orders
+    from flows.stock import audit_stock_totals, confirm_collected_parcels
     from flows.tokens import refresh_tokens
     from tasks.pacing import ensure_platform_limits
 
     ensure_platform_limits()
     ingest = {code: ingest_orders(code) for code, *_ in DEMO_SHOPS}
     fulfil = fulfil_orders()
+    # The courier comes: the carrier reports the parcels collected, their stock leaves.
+    collect(_SANDBOX_STATE[0], None, datetime.now(timezone.utc))
+    collected = confirm_collected_parcels()
+    audit = audit_stock_totals()
     # What the schedules would run next: tokens renewed when due, every shop probed.
     tokens = {o.shop_code: o for o in refresh_tokens().outcomes}
     health = {line.shop: line for line in check_connector_health().shops}
-    return {"ingest": ingest, "fulfil": fulfil, "tokens": tokens, "health": health}
+    return {"ingest": ingest, "fulfil": fulfil, "tokens": tokens, "health": health,
+            "collected": collected, "audit": audit}
 
 
 def _table_rows(database_url: str, reports: dict) -> list[dict]:
@@ -137,9 +149,15 @@ def _table_rows(database_url: str, reports: dict) -> list[dict]:
         waiting = _count_by_shop(conn, select(orders.c.shop_code, func.count())
                                  .where(orders.c.status == OrderStatus.BACKORDERED.value))
         ours = shipments.join(orders, orders.c.id == shipments.c.order_id)
-        shipped = _count_by_shop(conn, select(orders.c.shop_code, func.count()).select_from(ours))
-        written_back = _count_by_shop(conn, select(orders.c.shop_code, func.count()).select_from(ours)
-                                      .where(shipments.c.tracking_pushed_at.is_not(None)))
+        shipped = _count_by_shop(conn, select(orders.c.shop_code, func.count(distinct(orders.c.id))).select_from(ours))
+        written_back = _count_by_shop(conn, select(orders.c.shop_code, func.count(distinct(orders.c.id)))
+                                      .select_from(ours).where(shipments.c.tracking_pushed_at.is_not(None)))
+        split = _count_by_shop(conn, select(orders.c.shop_code, func.count(distinct(orders.c.id))).select_from(ours)
+                               .where(shipments.c.writes_back.is_(False)))
+        merged = _count_by_shop(conn, select(orders.c.shop_code, func.count(distinct(orders.c.id))).select_from(ours)
+                                .where(shipments.c.parcel_ref.like("%+%")))
+        stock_pushed = dict(conn.execute(select(listings.c.shop_code, func.count())
+                                         .where(listings.c.pushed_at.is_not(None)).group_by(listings.c.shop_code)).all())
         refused = dict(conn.execute(
             select(tracking_pushes.c.shop_code, func.count(distinct(tracking_pushes.c.shipment_id)))
             .where(tracking_pushes.c.outcome == "rejected").group_by(tracking_pushes.c.shop_code)).all())
@@ -173,9 +191,12 @@ def _table_rows(database_url: str, reports: dict) -> list[dict]:
             "allocated": allocated.get(code, 0),
             "out of stock": waiting.get(code, 0),
             "shipped": shipped.get(code, 0),
+            "split": split.get(code, 0),
+            "merged": merged.get(code, 0),
             "parked at shipping": parked_at_shipping.get(code, 0),
             "tracking written back": written_back.get(code, 0),
             "write-back refused": refused.get(code, 0),
+            "stock listings pushed": stock_pushed.get(code, 0),
             "top quarantine reasons": "; ".join(f"{r} ({n})" for r, n in ingest.top_reasons) or "-",
             "write-back refusal": (refusal_reasons.get(code) or "")[:160],
             "shipping reason": ship_reasons.get(code, ""),
@@ -220,3 +241,23 @@ def print_table(rows: list[dict]) -> None:
     for row in rows:
         if row["write-back refusal"]:
             print(f"{row['shop']}: a write-back refusal: {row['write-back refusal']}")
+
+
+def _print_stock_story(database_url: str, reports: dict) -> None:
+    """After the table: pickups, the audit, and one routing decision in full."""
+    print(f"courier: {reports['collected'].collected} parcels collected, their stock taken out of on-hand")
+    repairs = reports["audit"]
+    print(f"stock audit: {len(repairs)} reserved totals repaired" if repairs else
+          "stock audit: every reserved total equals the sum of its reservations")
+    with get_engine(database_url).connect() as conn:
+        decisions = conn.execute(
+            select(orders.c.shop_code, orders.c.platform_order_id, order_routing.c.parcels,
+                   order_routing.c.explanation)
+            .join(order_routing, order_routing.c.order_id == orders.c.id)
+            .where(order_routing.c.outcome == "allocated").order_by(orders.c.id).limit(2000)).all()
+    # A split shows the most rules at work; otherwise the first allocated order.
+    example = max(decisions, key=lambda row: len(row.parcels), default=None)
+    if example is not None:
+        print(f"routing of {example.shop_code} order {example.platform_order_id}:")
+        for sentence in example.explanation:
+            print(f"  - {sentence}")

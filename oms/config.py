@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     spreadsheet_sources_path: Path = Path("config/spreadsheet-sources.yaml")
     # Where alerts go (`oms alerts setup`): the channels, each secret named by a variable.
     alerts_config_path: Path = Path("config/alerts.yaml")
+    # Warehouse routing rules, daily parcel capacity and rate cards per warehouse.
+    routing_rules_path: Path = Path("config/routing.yaml")
+    # Stock. Warehouses count daily parcel capacity by their local day. Unpaid orders
+    # hold stock for this many minutes when above 0 (Taobao's "reduce stock when ordered"
+    # way); at 0 stock is reserved at payment. Stock sync tells each platform the share of
+    # the sellable units given here (JSON object by shop code, 1.0 for shops left out), and
+    # lists a shop's items again once its listings are older than the given hours.
+    warehouse_timezone: str = "Asia/Shanghai"
+    unpaid_hold_minutes: int = 0
+    stock_sync_share: dict[str, float] = Field(default_factory=dict)
+    listing_refresh_hours: float = 24.0
     # Connector health (`check-connector-health`): failed probes in a row before on-call
     # hears (one failure is usually a blip the next ingest retries through); how long an
     # ingest may fetch nothing while the platform lists orders before that counts as a

@@ -72,6 +72,22 @@ def create_app(state: SandboxState | None = None) -> FastAPI:
         state.faults.clear()
         return {"cleared": True}
 
+    @app.post("/_sandbox/carrier/pickups")
+    def collect_parcels(request: carrier.PickupRequest) -> dict:
+        """The SF courier came: mark these waybills (or all) collected now."""
+        if not request.all and not request.tracking_numbers:
+            raise HTTPException(status_code=422, detail="give tracking_numbers or all: true")
+        now = datetime.now(timezone.utc)
+        numbers = None if request.all else request.tracking_numbers
+        return {"collected": carrier.collect(state, numbers, now), "collected_at": now.isoformat()}
+
+    @app.get("/_sandbox/stock/{shop}")
+    def shop_stock(shop: str) -> dict:
+        """What each listing of a shop shows as sellable, and every push accepted."""
+        with state.lock:
+            return {"levels": dict(state.stock_levels.get(shop, {})),
+                    "pushes": [list(push) for push in state.stock_pushes.get(shop, [])]}
+
     @app.post("/_sandbox/shops")
     def add_shop(request: ShopRequest) -> dict:
         """Create a shop with seeded orders and return the credentials to reach it."""

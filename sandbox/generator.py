@@ -311,10 +311,13 @@ def populate(
     Returns the new orders once each (a repeated order appears twice in the shop's list
     but once here). Order ids continue after the highest id anywhere in the state.
     """
-    maker = _OrderMaker(seed, now, span_hours, market, _catalog_for(skus))
+    catalog = _catalog_for(skus)
+    maker = _OrderMaker(seed, now, span_hours, market, catalog)
     orders = sorted((maker.order(shop) for _ in range(count)), key=lambda o: o.created_at)
     repeated = [maker.chance("repeated") for _ in orders]
     with state.lock:
+        listed = state.catalogs.setdefault(shop, [])
+        listed.extend(item.sku for item in catalog if item.sku not in listed)
         next_id = _next_order_id(state)
         shop_list = state.orders[shop]
         for offset, (order, twice) in enumerate(zip(orders, repeated)):

@@ -129,6 +129,12 @@ class SandboxState:
     app_secrets: dict[str, str] = field(default_factory=dict)  # app key / client_id -> secret
     faults: FaultSwitches = field(default_factory=FaultSwitches)
     waybills: dict[str, dict] = field(default_factory=dict)  # tracking number -> request
+    # Per shop, the seller SKU codes it lists (from the generator's catalogue) and the
+    # sellable quantity each listing shows now, as the last stock push set it.
+    catalogs: dict[str, list[str]] = field(default_factory=dict)
+    stock_levels: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    # Per shop, every stock push the platform accepted, oldest first: (sku, quantity).
+    stock_pushes: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def shop_orders(self, shop: str) -> list[SimOrder]:
@@ -176,3 +182,14 @@ class SandboxState:
         with self.lock:
             if access_token in self.tokens:
                 self.tokens[access_token].expires_at = datetime.min.replace(tzinfo=timezone.utc)
+
+    def listed_skus(self, shop: str) -> list[str]:
+        """The seller SKU codes a shop lists, in catalogue order."""
+        with self.lock:
+            return list(self.catalogs.get(shop, ()))
+
+    def set_stock(self, shop: str, sku: str, quantity: int) -> None:
+        """Record an accepted stock push (the simulators call this)."""
+        with self.lock:
+            self.stock_levels[shop][sku] = quantity
+            self.stock_pushes[shop].append((sku, quantity))

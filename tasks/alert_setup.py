@@ -47,6 +47,10 @@ WATCHED_FLOWS = (
     "write-back-tracking",
     "refresh-tokens",
     "check-connector-health",
+    "sync-stock",
+    "audit-stock",
+    "receive-stock",
+    "confirm-pickups",
 )
 
 # The alert events carry ready texts (see tasks/alerts.py), so one template serves all.

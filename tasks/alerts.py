@@ -24,12 +24,19 @@ TOKEN_EXPIRY_RESOLVED = "oms.token.expiry-resolved"
 CONNECTOR_UNHEALTHY = "oms.connector.unhealthy"
 CONNECTOR_STALLED = "oms.connector.stalled"
 CONNECTOR_RECOVERED = "oms.connector.recovered"
+STOCK_LOW = "oms.stock.low"  # a SKU fell under its reorder point: replenish
+STOCK_REPLENISHED = "oms.stock.replenished"
+STOCK_SYNC_FAILED = "oms.stock-sync.failed"  # a platform was not told what is left
+STOCK_SYNC_RECOVERED = "oms.stock-sync.recovered"
+STOCK_DRIFT_REPAIRED = "oms.stock.drift-repaired"  # the audit found totals off their rows
 
 # Events that open trouble, and events that announce its end; the alert automations of
 # `oms alerts setup` match these two lists.
 TROUBLE_EVENTS = (TOKEN_REFRESH_FAILED, TOKEN_EXPIRY_WARNING, CONNECTOR_UNHEALTHY,
-                  CONNECTOR_STALLED, "oms.quality.failed")
-RESOLVED_EVENTS = (TOKEN_REFRESH_RECOVERED, TOKEN_EXPIRY_RESOLVED, CONNECTOR_RECOVERED)
+                  CONNECTOR_STALLED, "oms.quality.failed", STOCK_LOW, STOCK_SYNC_FAILED,
+                  STOCK_DRIFT_REPAIRED)
+RESOLVED_EVENTS = (TOKEN_REFRESH_RECOVERED, TOKEN_EXPIRY_RESOLVED, CONNECTOR_RECOVERED,
+                   STOCK_REPLENISHED, STOCK_SYNC_RECOVERED)
 
 # Put in the message of an error whose trouble on-call has already been told about (a
 # refresh refused: the incident's alert went out). A run failing of it is still Failed
@@ -49,6 +56,13 @@ def announce(event: str, *, shop_code: str, platform: str, headline: str, messag
     payload = {"headline": headline, "message": message, "platform": platform,
                "shop": shop_code, **facts}
     emit_event(event=event, resource=shop_resource(shop_code, platform), payload=payload)
+
+
+def announce_stock(event: str, *, subject: str, headline: str, message: str, **facts: Any) -> None:
+    """Emit an alert about stock rather than a shop: the SKU (or the audit) is the resource."""
+    payload = {"headline": headline, "message": message, "subject": subject, **facts}
+    emit_event(event=event, resource={"prefect.resource.id": f"oms.stock.{subject}",
+                                      "prefect.resource.name": subject}, payload=payload)
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...] | set[str]) -> str:

@@ -1,25 +1,30 @@
-"""Shipping task: e-waybills from the carrier for a batch of allocated orders.
+"""Shipping task: e-waybills from the carrier for a batch of allocated parcels.
 
-A parcel the carrier refuses (a bad address, say) is parked for a person with the
-carrier's reason; the rest of the batch ships. Receivers a platform masks but opens for
-labels (Taobao, Amazon) are opened just before the carrier call and never stored. Outages and rate limits fail the task so
-its retry policy tries the batch again; the carrier answers an order it has already
-seen with the number it issued then, so a retried batch never gets two waybills.
+A parcel is one order's goods from one warehouse; orders of the same buyer to the same
+address, from the same shop and warehouse, placed within the merge window, go out as one
+parcel with one waybill (unless `config/routing.yaml` switches merging off). A parcel the
+carrier refuses (a bad address, say) is parked for a person with the carrier's reason;
+the rest of the batch ships. Receivers a platform masks but opens for labels (Taobao,
+Amazon) are opened just before the carrier call and never stored. Outages and rate
+limits fail the task so its retry policy tries the batch again; the carrier answers an
+order reference it has already seen with the number it issued then, so a retried batch
+never gets two waybills.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from prefect import get_run_logger, task
 
 from connectors.base import Parcel, Waybill
 from oms.db.review import ReviewEntry, park
-from oms.db.shipping import ShipmentDraft, orders_ready_to_ship, record_shipments
+from oms.db.shipping import ShipmentDraft, parcels_ready_to_ship, record_shipments
 from oms.domain.errors import ConnectorError, Rejected
 from oms.domain.order import Receiver
+from oms.routing_rules import load_routing_rules
 from tasks.pacing import platform_slot
 from tasks.policy import RETRYING
 from tasks.resources import CONNECTORS, carrier_client, connector_for, engine, http_client
@@ -32,35 +37,70 @@ class ShippingSummary:
     shipped: int = 0
     refused: int = 0
     last_id: int = 0
+    merged: int = 0  # orders that went out in a parcel shared with another order
 
 
 @task(name="create-shipments", **RETRYING)
 def create_shipments(batch_size: int, after_id: int = 0) -> ShippingSummary:
     with engine().connect() as conn:
-        ready = orders_ready_to_ship(conn, batch_size, after_id)
+        ready = parcels_ready_to_ship(conn, batch_size, after_id)
     if not ready:
         return ShippingSummary(last_id=after_id)
+    rules, _ = load_routing_rules()
     with http_client() as http:
         revealed = _label_receivers(ready, http)
         labelled, refused = [], []
-        for order in ready:
-            receiver = revealed.get(order["id"]) or _stored_receiver(order)
+        for group in merged_parcels(ready, rules.merge_window_hours if rules.merge_enabled else None):
+            receiver = revealed.get(group[0]["id"]) or _stored_receiver(group[0])
             if _printable(receiver):
-                labelled.append((order, receiver))
+                labelled.append((group, receiver))
             else:
-                refused.append(_unprintable(order))
-        results = carrier_client(http).create_waybills([_parcel(o, r) for o, r in labelled]) if labelled else []
+                refused.extend(_unprintable(order) for order in group)
+        results = carrier_client(http).create_waybills([_parcel(g, r) for g, r in labelled]) if labelled else []
     drafts = []
-    for (order, _), result in zip(labelled, results):
+    for (group, _), result in zip(labelled, results):
         if isinstance(result, Waybill):
-            drafts.append(ShipmentDraft(order["id"], order["warehouse_id"], result.carrier, result.tracking_number))
+            drafts.extend(ShipmentDraft(order["id"], order["warehouse_id"], result.carrier, result.tracking_number,
+                                        parcel_ref=_parcel_ref(group), writes_back=order["writes_back"])
+                          for order in group)
         else:
-            refused.append(_refusal(order, result))
+            refused.extend(_refusal(order, result) for order in group)
     now = datetime.now(timezone.utc)
     with engine().begin() as conn:
         shipped = record_shipments(conn, drafts, now)
         park(conn, refused, now)
-    return ShippingSummary(len(ready), shipped, len(refused), max(o["id"] for o in ready))
+    merged = sum(len(group) for group, _ in labelled if len(group) > 1)
+    return ShippingSummary(len(ready), shipped, len(refused), max(o["id"] for o in ready), merged)
+
+
+def merged_parcels(ready: list[dict], window_hours: int | None) -> list[list[dict]]:
+    """The ready parcels grouped into physical parcels: one group per waybill.
+
+    Parcels merge when they share the merge key (buyer and normalised address), the shop
+    and the warehouse, and were ordered within `window_hours` of the group's first order;
+    `None` keeps every parcel alone.
+    """
+    groups: list[list[dict]] = []
+    open_groups: dict[tuple, list[dict]] = {}
+    for parcel in sorted(ready, key=lambda p: (p["created_at"], p["id"], p["warehouse_id"])):
+        key = (parcel["merge_key"], parcel["shop_code"], parcel["warehouse_id"])
+        group = open_groups.get(key) if window_hours is not None and parcel["merge_key"] else None
+        if group is not None and parcel["created_at"] - group[0]["created_at"] <= timedelta(hours=window_hours):
+            group.append(parcel)
+            continue
+        group = [parcel]
+        groups.append(group)
+        open_groups[key] = group
+    return groups
+
+
+def _parcel_ref(group: list[dict]) -> str:
+    """The reference the carrier knows the parcel by; stable across retries of the batch."""
+    first = min(group, key=lambda p: p["id"])
+    ref = f"{first['platform']}-{first['shop_code']}-{first['platform_order_id']}"
+    if not first["writes_back"]:
+        ref += f"-{first['warehouse']}"  # a split order's other parcels need refs of their own
+    return ref + (f"+{len(group) - 1}" if len(group) > 1 else "")
 
 
 def _stored_receiver(order: dict) -> Receiver:
@@ -115,12 +155,13 @@ def _unprintable(order: dict) -> ReviewEntry:
                        [reason], {"order_id": order["id"]})
 
 
-def _parcel(order: dict, receiver: Receiver) -> Parcel:
+def _parcel(group: list[dict], receiver: Receiver) -> Parcel:
+    lines = [line for order in group for line in order["lines"]]
     return Parcel(
-        order_ref=f"{order['platform']}-{order['shop_code']}-{order['platform_order_id']}",
+        order_ref=_parcel_ref(group),
         receiver=receiver,
-        weight_grams=sum(line["grams"] * line["quantity"] for line in order["lines"]),
-        items=[(line["title"] or line["sku"], line["quantity"]) for line in order["lines"]],
+        weight_grams=sum(line["grams"] * line["quantity"] for line in lines),
+        items=[(line["title"] or line["sku"], line["quantity"]) for line in lines],
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
@@ -17,7 +18,10 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from oms.db.dialect import chunks, upsert_insert
 from oms.db.history import record_history
 from oms.db.schema import order_lines, orders, raw_orders
+from oms.db.review import ReviewEntry, park
+from oms.db.shipping import cancel_after_waybill
 from oms.db.stock import consume_reservations, release_reservations
+from oms.domain.identity import merge_key
 from oms.domain.order import Order, OrderStatus, StatusChange, apply_transition, platform_status_change
 
 # Lines may still change while nothing has been reserved or shipped for them.
@@ -31,6 +35,7 @@ class StoreResult:
     unchanged: int = 0  # already stored with this platform update time (re-runs, overlaps)
     merged_in_batch: int = 0  # the same order more than once in one batch (two pages)
     cancelled_after_allocation: int = 0
+    cancelled_after_waybill: int = 0  # voided, or left locked for a person to stop
 
 
 @dataclass
@@ -82,8 +87,27 @@ def store_orders(
     ]
     result.unchanged = len(latest) - len(fresh) - len(newer)
     result.inserted = _insert_new(conn, fresh, now, actor)
-    result.updated, result.cancelled_after_allocation = _apply_updates(conn, newer, now, actor)
+    result.updated, result.cancelled_after_allocation, late = _apply_updates(conn, newer, now, actor)
+    result.cancelled_after_waybill = len(late)
+    if late:
+        _cancel_after_waybill(conn, late, now, actor)
     return result
+
+
+def _cancel_after_waybill(conn: Connection, late: list[tuple[int, Order]], now: datetime, actor: str) -> None:
+    """Orders a platform cancelled after their waybill was printed: void what can be voided,
+    and tell a person about parcels that may already be on their way."""
+    by_id = dict(late)
+    outcome = cancel_after_waybill(conn, list(by_id), now, actor, reason="cancelled on the platform")
+    notes = {order_id: ("cancelled on the platform after its tracking number was pushed: the stock stays "
+                        "locked until the carrier confirms pickup; stop the parcel at the warehouse, or treat "
+                        "it as a return once it has left")
+             for order_id in outcome.locked}
+    notes |= {order_id: "cancelled on the platform after the carrier collected the parcel: handle it as a return"
+              for order_id in outcome.collected}
+    park(conn, [ReviewEntry("cancel", by_id[o].platform, by_id[o].shop_code, by_id[o].platform_order_id,
+                            [note], {"order_id": o, "platform_status": by_id[o].platform_status})
+                for o, note in notes.items()], now)
 
 
 def _latest_per_key(batch: list[Order]) -> dict[tuple[str, str, str], Order]:
@@ -141,13 +165,15 @@ def _insert_new(conn: Connection, fresh: list[Order], now: datetime, actor: str)
 
 def _apply_updates(
     conn: Connection, newer: list[tuple[dict, Order]], now: datetime, actor: str
-) -> tuple[int, int]:
+) -> tuple[int, int, list[tuple[int, Order]]]:
     if not newer:
-        return 0, 0
+        return 0, 0, []
     changes: list[tuple[int, StatusChange]] = []
-    rows, relined, released, shipped_elsewhere = [], [], [], []
+    rows, relined, released, shipped_elsewhere, late = [], [], [], [], []
     for stored, order in newer:
         current = OrderStatus(stored["status"])
+        if current == OrderStatus.SHIPPED and order.status == OrderStatus.CANCELLED:
+            late.append((stored["id"], order))
         target = platform_status_change(current, order.status)
         status = current
         if target is not None:
@@ -167,11 +193,11 @@ def _apply_updates(
             relined.append((stored["id"], order))
     # executemany: each row's keys name the columns to set
     conn.execute(update(orders).where(orders.c.id == bindparam("order_pk")), rows)
-    _replace_lines(conn, relined)
+    _replace_lines(conn, relined, now)
     release_reservations(conn, released, now)
     consume_reservations(conn, shipped_elsewhere, now)
     record_history(conn, changes)
-    return len(rows), len(released)
+    return len(rows), len(released), late
 
 
 def _order_row(order: Order, now: datetime) -> dict[str, Any]:
@@ -201,6 +227,10 @@ def _order_row(order: Order, now: datetime) -> dict[str, Any]:
         "receiver_encrypted": receiver.encrypted or None,
         "buyer_ref": order.buyer_ref,
         "buyer_note": order.buyer_note,
+        "merge_key": merge_key(
+            shop_code=order.shop_code, buyer_ref=order.buyer_ref, receiver_name=receiver.name,
+            receiver_phone=receiver.phone, province=receiver.province, city=receiver.city,
+            district=receiver.district, address=receiver.address, masked=receiver.masked),
         "modified_at": now,
     }
 
@@ -223,7 +253,33 @@ def _insert_lines(conn: Connection, owned: list[tuple[int, Order]]) -> None:
         conn.execute(order_lines.insert(), rows)
 
 
-def _replace_lines(conn: Connection, owned: list[tuple[int, Order]]) -> None:
-    for part in chunks([order_id for order_id, _ in owned]):
+def _replace_lines(conn: Connection, owned: list[tuple[int, Order]], now: datetime) -> None:
+    """Store the lines of orders whose lines changed. An order holding stock for its old
+    lines (an unpaid hold) gives it back first: deleting the lines would otherwise drop
+    its reservation rows behind the totals' back."""
+    changed = _lines_changed(conn, owned)
+    if not changed:
+        return
+    release_reservations(conn, [order_id for order_id, _ in changed], now, reason="lines changed")
+    for part in chunks([order_id for order_id, _ in changed]):
         conn.execute(delete(order_lines).where(order_lines.c.order_id.in_(part)))
-    _insert_lines(conn, owned)
+    _insert_lines(conn, changed)
+
+
+def _lines_changed(conn: Connection, owned: list[tuple[int, Order]]) -> list[tuple[int, Order]]:
+    stored: dict[int, list[tuple]] = {}
+    for part in chunks([order_id for order_id, _ in owned]):
+        query = (select(order_lines.c.order_id, order_lines.c.sku, order_lines.c.quantity, order_lines.c.unit_price,
+                        order_lines.c.platform_line_id, order_lines.c.title)
+                 .where(order_lines.c.order_id.in_(part)).order_by(order_lines.c.order_id, order_lines.c.line_no))
+        for row in conn.execute(query):
+            stored.setdefault(row.order_id, []).append(
+                _line_identity(row.sku, row.quantity, row.unit_price, row.platform_line_id, row.title))
+    return [(order_id, order) for order_id, order in owned
+            if stored.get(order_id) != [_line_identity(line.sku, line.quantity, line.unit_price,
+                                                       line.platform_line_id, line.title) for line in order.lines]]
+
+
+def _line_identity(sku, quantity, unit_price, platform_line_id, title) -> tuple:
+    # Empty strings and NULLs are the same absence once stored.
+    return (sku, quantity, Decimal(unit_price), platform_line_id or None, title or None)

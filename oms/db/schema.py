@@ -137,11 +137,15 @@ orders = Table(
     Column("buyer_ref", String(128)),
     Column("buyer_note", Text),
     Column("warehouse_id", ForeignKey("warehouses.id")),
+    # Same shop, buyer and normalised address: such orders may share one parcel
+    # (oms.domain.identity.merge_key); NULL when the receiver is masked.
+    Column("merge_key", String(40)),
     Column("raw_order_id", ForeignKey("raw_orders.id")),
     Column("first_seen_at", UTCDateTime, nullable=False, default=utcnow),
     Column("modified_at", UTCDateTime, nullable=False, default=utcnow),
     UniqueConstraint("platform", "shop_code", "platform_order_id"),
     Index("ix_orders_status_paid_at", "status", "paid_at"),
+    Index("ix_orders_merge_key", "merge_key"),
 )
 
 order_lines = Table(
@@ -207,6 +211,9 @@ skus = Table(
     Column("code", String(128), nullable=False, unique=True),
     Column("title", String(500), nullable=False),
     Column("weight_grams", Integer, nullable=False, default=500),
+    # Below this many sellable units (all warehouses together) a replenishment event and
+    # alert go out; NULL means nobody set a threshold for this SKU.
+    Column("reorder_point", Integer),
 )
 
 stock = Table(
@@ -220,11 +227,16 @@ stock = Table(
     # guarded UPDATE can check availability in one statement.
     Column("reserved", Integer, nullable=False, default=0),
     Column("safety_stock", Integer, nullable=False, default=0),
+    Column("updated_at", UTCDateTime),
     UniqueConstraint("warehouse_id", "sku_id"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
     CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
 )
 
+# One row per order line and warehouse (a line split across two warehouses has two).
+# held: counted in stock.reserved; locked: still counted, and a cancellation no longer
+# gives it back (its tracking number reached a platform, so the parcel may be on its way);
+# consumed: the carrier collected it, the units left on-hand stock; released: given back.
 reservations = Table(
     "reservations",
     metadata,
@@ -234,25 +246,105 @@ reservations = Table(
     Column("warehouse_id", ForeignKey("warehouses.id"), nullable=False),
     Column("sku_id", ForeignKey("skus.id"), nullable=False),
     Column("quantity", Integer, nullable=False),
-    Column("state", String(16), nullable=False, default="active"),  # active|released|consumed
+    Column("state", String(16), nullable=False, default="held"),  # held|locked|consumed|released
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    # An unpaid order's hold lapses at this time unless payment arrives first.
+    Column("hold_until", UTCDateTime),
+    Column("locked_at", UTCDateTime),
     Column("closed_at", UTCDateTime),
-    UniqueConstraint("order_line_id"),
+    Column("close_reason", String(32)),  # shipped|cancelled|unpaid_timeout|voided|...
+    UniqueConstraint("order_line_id", "warehouse_id"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("state IN ('held', 'locked', 'consumed', 'released')", name="state_known"),
+    Index("ix_reservations_open", "state", "warehouse_id", "sku_id"),
 )
 
+# Parcels booked per warehouse and local day: the daily capacity is checked and taken
+# by one guarded UPDATE, like stock, so two allocators cannot both take the last slot.
+warehouse_days = Table(
+    "warehouse_days",
+    metadata,
+    Column("warehouse_id", ForeignKey("warehouses.id"), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD in the warehouse's time zone
+    Column("parcels", Integer, nullable=False, default=0),
+    CheckConstraint("parcels >= 0", name="parcels_not_negative"),
+)
+
+# The last routing decision of each order: which rule chose which warehouse and why, or
+# why nothing could fill it (the backorder queue is the backordered orders with this).
+order_routing = Table(
+    "order_routing",
+    metadata,
+    Column("order_id", ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("outcome", String(16), nullable=False),  # allocated|backordered
+    Column("parcels", Json, nullable=False),  # [{"warehouse": code, "lines": [[line, sku, n]]}]
+    Column("explanation", Json, nullable=False),  # sentences, one per rule applied
+    Column("reason", Text),  # why it waits, when backordered
+    Column("short", Json),  # [{"sku", "wanted", "available"}] when backordered
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("first_decided_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Index("ix_order_routing_outcome", "outcome"),
+)
+
+# Every repair the daily stock audit made: the reserved total it found beside the sum of
+# the reservation rows it recomputed, so drift is visible long after it was fixed.
+stock_audits = Table(
+    "stock_audits",
+    metadata,
+    _id(),
+    Column("run_at", UTCDateTime, nullable=False, index=True),
+    Column("warehouse_id", ForeignKey("warehouses.id"), nullable=False),
+    Column("sku_id", ForeignKey("skus.id"), nullable=False),
+    Column("recorded_reserved", Integer, nullable=False),
+    Column("actual_reserved", Integer, nullable=False),
+    Column("on_hand", Integer, nullable=False),
+)
+
+# The shop's listings of our SKUs on its platform, and what stock sync last told it.
+listings = Table(
+    "listings",
+    metadata,
+    _id(),
+    Column("shop_code", String(64), ForeignKey("shops.code", ondelete="CASCADE"), nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("item_id", String(128), nullable=False),
+    Column("variant_id", String(128), nullable=False, default=""),
+    Column("location_id", String(128), nullable=False, default=""),
+    Column("platform_quantity", Integer),  # what the platform said when listed
+    Column("pushed_quantity", Integer),  # the last quantity the platform accepted
+    Column("pushed_at", UTCDateTime),
+    Column("failures", Integer, nullable=False, default=0),  # failed pushes in a row
+    Column("last_error", Text),
+    Column("seen_at", UTCDateTime, nullable=False),
+    UniqueConstraint("shop_code", "item_id", "variant_id", "location_id"),
+    Index("ix_listings_sku", "sku"),
+)
+
+# One row per order and warehouse parcel. Orders merged into one parcel share its
+# carrier and tracking number (and `parcel_ref`); an order split across warehouses has a
+# row per warehouse, and only the row that `writes_back` has its number sent to the platform.
 shipments = Table(
     "shipments",
     metadata,
     _id(),
-    Column("order_id", ForeignKey("orders.id"), nullable=False, unique=True),
+    Column("order_id", ForeignKey("orders.id"), nullable=False),
     Column("warehouse_id", ForeignKey("warehouses.id"), nullable=False),
     Column("carrier", String(16), nullable=False),
     Column("tracking_number", String(64), nullable=False),
+    # label_created -> picked_up; voided when the order was cancelled before any push
     Column("status", String(16), nullable=False, default="label_created"),
+    Column("parcel_ref", String(200)),  # the order reference the carrier knows the parcel by
+    Column("writes_back", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("tracking_pushed_at", UTCDateTime),
-    UniqueConstraint("carrier", "tracking_number"),
+    Column("picked_up_at", UTCDateTime),
+    Column("cancel_requested_at", UTCDateTime),  # the platform cancelled after the push
+    Column("voided_at", UTCDateTime),
+    Column("carrier_cancelled_at", UTCDateTime),
+    UniqueConstraint("order_id", "warehouse_id"),
+    Index("ix_shipments_tracking", "carrier", "tracking_number"),
+    Index("ix_shipments_status", "status"),
 )
 
 tracking_pushes = Table(

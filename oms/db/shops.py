@@ -85,11 +85,12 @@ def save_warehouse(conn: Connection, *, code: str, name: str, province: str, pri
 
 
 def save_skus(conn: Connection, items: list[dict[str, Any]]) -> dict[str, int]:
-    """items: {code, title, weight_grams}; returns code -> id."""
+    """items: {code, title, weight_grams[, reorder_point]}; returns code -> id."""
     statement = upsert_insert(conn, skus)
-    statement = statement.on_conflict_do_update(
-        index_elements=["code"], set_={"title": statement.excluded.title,
-                                       "weight_grams": statement.excluded.weight_grams})
+    updated = {"title": statement.excluded.title, "weight_grams": statement.excluded.weight_grams}
+    if items and all("reorder_point" in item for item in items):
+        updated["reorder_point"] = statement.excluded.reorder_point
+    statement = statement.on_conflict_do_update(index_elements=["code"], set_=updated)
     conn.execute(statement, items)
     codes = [item["code"] for item in items]
     return dict(conn.execute(select(skus.c.code, skus.c.id).where(skus.c.code.in_(codes))).all())

@@ -1,15 +1,20 @@
-"""Stock, reservations and the named locking queries of allocation, in one place.
+"""The stock ledger: reservations and the totals they add up to, changed only together.
 
-Reservation rows are the truth; `stock.reserved` is their sum, kept in the same
-transaction so that one guarded UPDATE per SKU per batch both checks and takes stock:
+Reservation rows are the truth; `stock.reserved` is the sum of the held and locked ones,
+kept in the same transaction, so that one guarded UPDATE per SKU and warehouse both
+checks and takes stock:
 
     UPDATE stock SET reserved = reserved + :units
      WHERE warehouse_id = :w AND sku_id = :s
        AND on_hand - reserved - safety_stock >= :units
 
-If another writer took the stock since the plan was made, the UPDATE matches no row,
-the whole batch rolls back and is planned again from fresh numbers. Nothing is ever
-written from a stale read, so two runs can never sell the same unit twice.
+A reservation is closed by an UPDATE ... RETURNING on its own state (held -> released,
+held/locked -> consumed), and the totals move by exactly the rows that statement
+changed: two processes releasing the same order can never both give its units back.
+Statements that touch several stock rows visit them in (warehouse_id, sku_id) order, so
+allocators, releases and the audit take row locks in one order and cannot deadlock.
+
+`audit_stock` recomputes the totals from the rows under lock and repairs drift.
 """
 
 from __future__ import annotations
@@ -18,122 +23,64 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 
-from oms.db.dialect import chunks
-from oms.db.history import record_history
-from oms.db.schema import order_lines, orders, reservations, skus, stock, warehouses
-from oms.domain.allocation import Demand, DemandLine, plan_allocation
-from oms.domain.errors import ShortLine
-from oms.domain.order import OrderStatus, StatusChange, apply_transition
+from oms.db.dialect import chunks, upsert_insert
+from oms.db.schema import orders, reservations, skus, stock, stock_audits, warehouses
+from oms.domain.order import OrderStatus
 
-ALLOCATABLE = (OrderStatus.PAID.value, OrderStatus.BACKORDERED.value)
+# Reservation states counted in `stock.reserved`.
+HOLDING = ("held", "locked")
 
 
 class StockMoved(Exception):
-    """A guarded reservation matched no row: the plan was made on numbers now stale."""
+    """A guarded update matched no row: the plan was made on numbers now stale."""
 
 
 @dataclass
-class AllocationOutcome:
-    allocated: list[int] = field(default_factory=list)
-    backordered: dict[int, list[ShortLine]] = field(default_factory=dict)
-    unknown_skus: dict[int, list[str]] = field(default_factory=dict)  # order id -> SKUs
-    considered: int = 0
-    last_id: int = 0  # keyset cursor for the next batch
+class Release:
+    units: int = 0
+    # Orders whose stock stayed frozen: their tracking number already reached a platform.
+    locked_orders: list[int] = field(default_factory=list)
 
 
-def allocate_batch(
-    conn: Connection, *, limit: int, now: datetime, actor: str, after_id: int = 0
-) -> AllocationOutcome:
-    """Plan and reserve for up to `limit` waiting orders with ids above `after_id`;
-    raise StockMoved to be retried from fresh numbers."""
-    candidates = _waiting_orders(conn, limit, after_id)
-    if not candidates:
-        return AllocationOutcome()
-    lines = _lines_of(conn, list(candidates))
-    sku_ids = _sku_ids(conn, {line["sku"] for line in lines})
-    warehouse_ids = _active_warehouses(conn)
-    outcome = AllocationOutcome(considered=len(candidates), last_id=max(candidates))
-    demands = _demands(candidates, lines, sku_ids, outcome)
-    available = _available(conn, list(sku_ids.values()))
-    plan = plan_allocation(
-        demands,
-        {(w, sku): available.get((warehouse_ids[w], sku_ids[sku]), 0)
-         for w in warehouse_ids for sku in sku_ids},
-        list(warehouse_ids),
+@dataclass(frozen=True)
+class Repair:
+    warehouse: str
+    sku: str
+    recorded_reserved: int
+    actual_reserved: int
+    on_hand: int
+
+    @property
+    def drift(self) -> int:
+        return self.recorded_reserved - self.actual_reserved
+
+
+# ------------------------------------------------------------------ taking stock
+
+_GUARDED_RESERVE = (
+    update(stock)
+    .where(
+        stock.c.warehouse_id == bindparam("w"),
+        stock.c.sku_id == bindparam("s"),
+        stock.c.on_hand - stock.c.reserved - stock.c.safety_stock >= bindparam("units"),
     )
-    _reserve(conn, plan.taken, warehouse_ids, sku_ids)
-    _insert_reservations(conn, plan, demands, warehouse_ids, sku_ids, now)
-    _set_allocated(conn, plan.warehouse_of, warehouse_ids, now)
-    outcome.allocated = list(plan.warehouse_of)
-    outcome.backordered = plan.short
-    history: list[tuple[int, StatusChange]] = []
-    for order_id in plan.warehouse_of:
-        history.append((order_id, apply_transition(
-            OrderStatus(candidates[order_id]), OrderStatus.ALLOCATED, at=now, actor=actor,
-            reason=f"reserved in {plan.warehouse_of[order_id]}")))
-    newly_waiting = [o for o in [*plan.short, *outcome.unknown_skus]
-                     if candidates[o] == OrderStatus.PAID.value]
-    _set_status(conn, newly_waiting, OrderStatus.BACKORDERED, now)
-    for order_id in newly_waiting:
-        history.append((order_id, apply_transition(
-            OrderStatus.PAID, OrderStatus.BACKORDERED, at=now, actor=actor,
-            reason="no warehouse can fill every line")))
-    record_history(conn, history)
-    return outcome
+    .values(reserved=stock.c.reserved + bindparam("units"), updated_at=bindparam("now"))
+)
 
 
-def _waiting_orders(conn: Connection, limit: int, after_id: int) -> dict[int, str]:
-    # Keyset on id (ids grow with arrival) so a run walks every waiting order once, even
-    # the ones that stay backordered.
-    query = (
-        select(orders.c.id, orders.c.status)
-        .where(orders.c.status.in_(ALLOCATABLE), orders.c.id > after_id)
-        .order_by(orders.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        # Two allocation runs at once each take different orders instead of waiting.
-        query = query.with_for_update(skip_locked=True, of=orders)
-    return {row.id: row.status for row in conn.execute(query)}
+def reserve(conn: Connection, taken: dict[tuple[int, int], int], now: datetime) -> None:
+    """Take `units` of each (warehouse_id, sku_id), or raise StockMoved and take nothing
+    (the caller's transaction rolls back)."""
+    for (warehouse_id, sku_id), units in sorted(taken.items()):
+        params = {"w": warehouse_id, "s": sku_id, "units": units, "now": now}
+        if conn.execute(_GUARDED_RESERVE, params).rowcount != 1:
+            raise StockMoved(f"stock of SKU #{sku_id} in warehouse #{warehouse_id} changed while allocating")
 
 
-def _lines_of(conn: Connection, order_ids: list[int]) -> list[dict]:
-    found = []
-    for part in chunks(order_ids):
-        query = select(order_lines.c.id, order_lines.c.order_id, order_lines.c.sku,
-                       order_lines.c.quantity).where(order_lines.c.order_id.in_(part))
-        found.extend(dict(row._mapping) for row in conn.execute(query))
-    return found
-
-
-def _sku_ids(conn: Connection, codes: set[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for part in chunks(sorted(codes)):
-        found.update(conn.execute(select(skus.c.code, skus.c.id).where(skus.c.code.in_(part))).all())
-    return found
-
-
-def _active_warehouses(conn: Connection) -> dict[str, int]:
-    query = (select(warehouses.c.code, warehouses.c.id)
-             .where(warehouses.c.active.is_(True))
-             .order_by(warehouses.c.priority, warehouses.c.id))
-    return dict(conn.execute(query).all())
-
-
-def _demands(candidates: dict[int, str], lines: list[dict], sku_ids: dict[str, int],
-             outcome: AllocationOutcome) -> list[Demand]:
-    by_order: dict[int, list[DemandLine]] = {order_id: [] for order_id in candidates}
-    for line in lines:
-        if line["sku"] not in sku_ids:
-            outcome.unknown_skus.setdefault(line["order_id"], []).append(line["sku"])
-        by_order[line["order_id"]].append(DemandLine(line["id"], line["sku"], line["quantity"]))
-    return [Demand(order_id, tuple(found)) for order_id, found in by_order.items()
-            if order_id not in outcome.unknown_skus and found]
-
-
-def _available(conn: Connection, sku_ids: list[int]) -> dict[tuple[int, int], int]:
+def available(conn: Connection, sku_ids: list[int]) -> dict[tuple[int, int], int]:
+    """(warehouse_id, sku_id) -> on hand - reserved - safety stock, for planning only."""
     found: dict[tuple[int, int], int] = {}
     for part in chunks(sku_ids):
         query = select(stock.c.warehouse_id, stock.c.sku_id,
@@ -143,73 +90,180 @@ def _available(conn: Connection, sku_ids: list[int]) -> dict[tuple[int, int], in
     return found
 
 
-def _reserve(conn: Connection, taken: Counter, warehouse_ids: dict, sku_ids: dict) -> None:
-    guarded = (
-        update(stock)
-        .where(
-            stock.c.warehouse_id == bindparam("w"),
-            stock.c.sku_id == bindparam("s"),
-            stock.c.on_hand - stock.c.reserved - stock.c.safety_stock >= bindparam("units"),
-        )
-        .values(reserved=stock.c.reserved + bindparam("units"))
+def sellable_by_sku(conn: Connection, sku_codes: list[str] | None = None) -> dict[str, int]:
+    """What the platforms may still sell of each SKU: the free units of every warehouse
+    (never below zero per warehouse: one short warehouse does not hide another's stock)."""
+    free = stock.c.on_hand - stock.c.reserved - stock.c.safety_stock
+    positive = func.sum(func.max(free, 0)) if conn.dialect.name == "sqlite" else func.sum(func.greatest(free, 0))
+    query = (select(skus.c.code, func.coalesce(positive, 0).label("units"))
+             .select_from(skus.outerjoin(stock, stock.c.sku_id == skus.c.id))
+             .group_by(skus.c.code))
+    if sku_codes is None:
+        return {row.code: int(row.units) for row in conn.execute(query)}
+    found: dict[str, int] = {}
+    for part in chunks(sorted(set(sku_codes))):
+        found.update({row.code: int(row.units) for row in conn.execute(query.where(skus.c.code.in_(part)))})
+    return found
+
+
+def receive_stock(conn: Connection, deliveries: list[tuple[int, int, int]], now: datetime) -> int:
+    """Add delivered units (warehouse_id, sku_id, units) to on-hand stock; returns units."""
+    totals: Counter = Counter()
+    for warehouse_id, sku_id, units in deliveries:
+        if units <= 0:
+            raise ValueError(f"a delivery adds units; got {units} for SKU #{sku_id}")
+        totals[(warehouse_id, sku_id)] += units
+    if not totals:
+        return 0
+    statement = upsert_insert(conn, stock)
+    statement = statement.on_conflict_do_update(
+        index_elements=["warehouse_id", "sku_id"],
+        set_={"on_hand": stock.c.on_hand + statement.excluded.on_hand, "updated_at": now},
     )
-    for (warehouse, sku), units in sorted(taken.items()):
-        params = {"w": warehouse_ids[warehouse], "s": sku_ids[sku], "units": units}
-        if conn.execute(guarded, params).rowcount != 1:
-            raise StockMoved(f"{sku} in {warehouse} changed while allocating")
+    conn.execute(statement, [
+        {"warehouse_id": w, "sku_id": s, "on_hand": n, "reserved": 0, "safety_stock": 0, "updated_at": now}
+        for (w, s), n in sorted(totals.items())
+    ])
+    return sum(totals.values())
 
 
-def _insert_reservations(conn, plan, demands, warehouse_ids, sku_ids, now) -> None:
-    rows = [
-        {"order_id": order_id, "order_line_id": line_id, "warehouse_id": warehouse_ids[w],
-         "sku_id": sku_ids[sku], "quantity": units, "state": "active", "created_at": now}
-        for order_id, line_id, w, sku, units in plan.reservations(demands)
-    ]
-    if rows:
-        conn.execute(reservations.insert(), rows)
+# ------------------------------------------------------------------ closing reservations
 
 
-def _set_allocated(conn: Connection, warehouse_of: dict[int, str], warehouse_ids: dict, now: datetime) -> None:
-    if not warehouse_of:
-        return
-    statement = (update(orders).where(orders.c.id == bindparam("order_pk"))
-                 .values(status=OrderStatus.ALLOCATED.value, warehouse_id=bindparam("wh"), modified_at=now))
-    conn.execute(statement, [{"order_pk": o, "wh": warehouse_ids[w]} for o, w in warehouse_of.items()])
-
-
-def _set_status(conn: Connection, order_ids: list[int], status: OrderStatus, now: datetime) -> None:
+def release_reservations(conn: Connection, order_ids: list[int], now: datetime,
+                         reason: str = "cancelled") -> Release:
+    """Give back the held units of these orders. Locked ones stay: a platform already has
+    their tracking number, so the goods may be on their way until the carrier says."""
+    outcome = Release()
+    if not order_ids:
+        return outcome
     for part in chunks(order_ids):
-        conn.execute(update(orders).where(orders.c.id.in_(part)).values(status=status.value, modified_at=now))
+        outcome.units += _close(conn, and_(reservations.c.order_id.in_(part), reservations.c.state == "held"),
+                                state="released", reason=reason, now=now, consume=False)
+        locked = select(reservations.c.order_id).distinct().where(
+            reservations.c.order_id.in_(part), reservations.c.state == "locked")
+        outcome.locked_orders.extend(conn.execute(locked).scalars())
+    return outcome
 
 
-def release_reservations(conn: Connection, order_ids: list[int], now: datetime) -> int:
-    """Give the units of these orders' active reservations back to available stock."""
-    return _close_reservations(conn, order_ids, now, state="released", consume=False)
+def release_parcels(conn: Connection, parcels: list[tuple[int, int]], now: datetime, reason: str) -> int:
+    """Give back the held units of these (order_id, warehouse_id) parcels."""
+    return sum(
+        _close(conn, and_(reservations.c.order_id == order_id, reservations.c.warehouse_id == warehouse_id,
+                          reservations.c.state == "held"),
+               state="released", reason=reason, now=now, consume=False)
+        for order_id, warehouse_id in parcels
+    )
+
+
+def lock_reservations(conn: Connection, order_ids: list[int], now: datetime) -> int:
+    """Freeze these orders' held units: a platform has their tracking number now."""
+    locked = 0
+    for part in chunks(order_ids):
+        locked += conn.execute(
+            update(reservations)
+            .where(reservations.c.order_id.in_(part), reservations.c.state == "held")
+            .values(state="locked", locked_at=now)
+        ).rowcount
+    return locked
+
+
+def consume_parcels(conn: Connection, parcels: list[tuple[int, int]], now: datetime) -> int:
+    """The carrier collected these (order_id, warehouse_id) parcels: their units leave
+    on-hand stock together with the reservation."""
+    return sum(
+        _close(conn, and_(reservations.c.order_id == order_id, reservations.c.warehouse_id == warehouse_id,
+                          reservations.c.state.in_(HOLDING)),
+               state="consumed", reason="shipped", now=now, consume=True)
+        for order_id, warehouse_id in sorted(set(parcels))
+    )
 
 
 def consume_reservations(conn: Connection, order_ids: list[int], now: datetime) -> int:
-    """The goods left the warehouse: reserved units leave on-hand stock too."""
-    return _close_reservations(conn, order_ids, now, state="consumed", consume=True)
-
-
-def _close_reservations(conn, order_ids, now, *, state: str, consume: bool) -> int:
-    if not order_ids:
-        return 0
-    totals: Counter = Counter()
+    """All of these orders' goods left (shipped from a platform's back-office by hand)."""
+    units = 0
     for part in chunks(order_ids):
-        query = select(reservations.c.warehouse_id, reservations.c.sku_id, reservations.c.quantity
-                       ).where(reservations.c.order_id.in_(part), reservations.c.state == "active")
-        for row in conn.execute(query):
-            totals[(row.warehouse_id, row.sku_id)] += row.quantity
-        conn.execute(update(reservations)
-                     .where(reservations.c.order_id.in_(part), reservations.c.state == "active")
-                     .values(state=state, closed_at=now))
+        units += _close(conn, and_(reservations.c.order_id.in_(part), reservations.c.state.in_(HOLDING)),
+                        state="consumed", reason="shipped", now=now, consume=True)
+    return units
+
+
+def release_lapsed_holds(conn: Connection, now: datetime) -> list[int]:
+    """Give back the holds of unpaid orders whose time ran out; returns those orders."""
+    still_unpaid = select(orders.c.id).where(orders.c.status == OrderStatus.PENDING_PAYMENT.value)
+    lapsed = and_(reservations.c.state == "held", reservations.c.hold_until.is_not(None),
+                  reservations.c.hold_until <= now, reservations.c.order_id.in_(still_unpaid))
+    order_ids = list(conn.execute(select(reservations.c.order_id).distinct().where(lapsed)).scalars())
+    for part in chunks(order_ids):
+        _close(conn, and_(lapsed, reservations.c.order_id.in_(part)),
+               state="released", reason="unpaid_timeout", now=now, consume=False)
+    return order_ids
+
+
+def _close(conn: Connection, which, *, state: str, reason: str, now: datetime, consume: bool) -> int:
+    statement = (
+        update(reservations).where(which)
+        .values(state=state, closed_at=now, close_reason=reason)
+        .returning(reservations.c.warehouse_id, reservations.c.sku_id, reservations.c.quantity)
+    )
+    totals: Counter = Counter()
+    for row in conn.execute(statement):
+        totals[(row.warehouse_id, row.sku_id)] += row.quantity
     if totals:
-        values = {"reserved": stock.c.reserved - bindparam("units")}
+        values = {"reserved": stock.c.reserved - bindparam("units"), "updated_at": now}
         if consume:
             values["on_hand"] = stock.c.on_hand - bindparam("units")
-        statement = update(stock).where(
-            and_(stock.c.warehouse_id == bindparam("w"), stock.c.sku_id == bindparam("s"))
-        ).values(values)
-        conn.execute(statement, [{"w": w, "s": s, "units": n} for (w, s), n in sorted(totals.items())])
+        give_back = update(stock).where(
+            stock.c.warehouse_id == bindparam("w"), stock.c.sku_id == bindparam("s")).values(values)
+        for (w, s), units in sorted(totals.items()):
+            conn.execute(give_back, {"w": w, "s": s, "units": units})
     return sum(totals.values())
+
+
+# ------------------------------------------------------------------ the audit
+
+
+def audit_stock(conn: Connection, now: datetime, sku_ids: list[int]) -> list[Repair]:
+    """Recompute reserved totals of these SKUs from the rows, under lock, and repair them.
+
+    The stock rows are locked first (SQLite: the whole database, by BEGIN IMMEDIATE), so
+    no allocation or release can commit between the recount and the repair.
+    """
+    rows_query = (select(stock.c.id, stock.c.warehouse_id, stock.c.sku_id, stock.c.reserved, stock.c.on_hand)
+                  .where(stock.c.sku_id.in_(sku_ids))
+                  .order_by(stock.c.warehouse_id, stock.c.sku_id))
+    if conn.dialect.name == "postgresql":
+        rows_query = rows_query.with_for_update()
+    recorded = list(conn.execute(rows_query))
+    sums = select(reservations.c.warehouse_id, reservations.c.sku_id, func.sum(reservations.c.quantity)
+                  ).where(reservations.c.sku_id.in_(sku_ids), reservations.c.state.in_(HOLDING)
+                          ).group_by(reservations.c.warehouse_id, reservations.c.sku_id)
+    actual = {(w, s): int(total) for w, s, total in conn.execute(sums)}
+    drifted = [row for row in recorded if row.reserved != actual.get((row.warehouse_id, row.sku_id), 0)]
+    if not drifted:
+        return []
+    names = _names(conn, {row.warehouse_id for row in drifted}, {row.sku_id for row in drifted})
+    repairs = []
+    for row in drifted:
+        truth = actual.get((row.warehouse_id, row.sku_id), 0)
+        conn.execute(update(stock).where(stock.c.id == row.id).values(reserved=truth, updated_at=now))
+        repairs.append(Repair(names[0][row.warehouse_id], names[1][row.sku_id], row.reserved, truth, row.on_hand))
+    conn.execute(stock_audits.insert(), [
+        {"run_at": now, "warehouse_id": row.warehouse_id, "sku_id": row.sku_id,
+         "recorded_reserved": row.reserved, "actual_reserved": actual.get((row.warehouse_id, row.sku_id), 0),
+         "on_hand": row.on_hand}
+        for row in drifted
+    ])
+    return repairs
+
+
+def stocked_sku_ids(conn: Connection) -> list[int]:
+    return list(conn.execute(select(stock.c.sku_id).distinct().order_by(stock.c.sku_id)).scalars())
+
+
+def _names(conn: Connection, warehouse_ids: set[int], sku_ids: set[int]) -> tuple[dict, dict]:
+    houses = dict(conn.execute(select(warehouses.c.id, warehouses.c.code).where(warehouses.c.id.in_(warehouse_ids))).all())
+    codes: dict[int, str] = {}
+    for part in chunks(sorted(sku_ids)):
+        codes.update(conn.execute(select(skus.c.id, skus.c.code).where(skus.c.id.in_(part))).all())
+    return houses, codes

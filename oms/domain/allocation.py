@@ -1,21 +1,19 @@
-"""Warehouse routing: which warehouse ships which order, planned in memory for a batch.
+"""What an order asks of the warehouses: its lines, counted per SKU.
 
-The plan is pure: it takes what each order wants and what each warehouse has, and
-decides. The database layer then applies it with guarded updates that fail rather than
-oversell if the stock moved since it was read.
-
-Rules: orders are served in the order given (oldest payment first); an order ships whole
-from one warehouse, the first in priority order that can fill every line; an order no
-warehouse can fill waits (backordered) and takes nothing, so it never blocks a later,
-smaller order that fits.
+These are the demand types the routing rules (`oms.domain.routing`) and the stock layer
+share. Which warehouse ships what is decided in `routing`; this module only says what is
+wanted, so both sides count units the same way.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from oms.domain.errors import ShortLine
+
+__all__ = ["Demand", "DemandLine", "ShortLine", "units_by_sku"]
 
 
 @dataclass(frozen=True)
@@ -25,63 +23,19 @@ class DemandLine:
     quantity: int
 
 
+def units_by_sku(lines: Iterable[DemandLine]) -> Counter:
+    """SKU -> units wanted; two lines of one SKU add up, lines of no units count for nothing."""
+    wanted: Counter = Counter()
+    for line in lines:
+        if line.quantity > 0:
+            wanted[line.sku] += line.quantity
+    return wanted
+
+
 @dataclass(frozen=True)
 class Demand:
     order_id: int
     lines: tuple[DemandLine, ...]
 
     def by_sku(self) -> Counter:
-        wanted: Counter = Counter()
-        for line in self.lines:
-            wanted[line.sku] += line.quantity
-        return wanted
-
-
-@dataclass
-class AllocationPlan:
-    warehouse_of: dict[int, str] = field(default_factory=dict)  # order id -> warehouse
-    short: dict[int, list[ShortLine]] = field(default_factory=dict)  # order id -> what lacked
-    taken: Counter = field(default_factory=Counter)  # (warehouse, sku) -> units reserved
-
-    def reservations(self, demands: list[Demand]):
-        """(order_id, line_id, warehouse, sku, quantity) for every allocated line."""
-        for demand in demands:
-            warehouse = self.warehouse_of.get(demand.order_id)
-            if warehouse is None:
-                continue
-            for line in demand.lines:
-                yield demand.order_id, line.line_id, warehouse, line.sku, line.quantity
-
-
-def plan_allocation(
-    demands: list[Demand],
-    available: dict[tuple[str, str], int],
-    warehouses: list[str],
-) -> AllocationPlan:
-    """`available[(warehouse, sku)]` is on hand minus reserved minus safety stock."""
-    left = Counter({key: max(units, 0) for key, units in available.items()})
-    plan = AllocationPlan()
-    for demand in demands:
-        wanted = demand.by_sku()
-        chosen = next(
-            (w for w in warehouses if all(left[(w, sku)] >= n for sku, n in wanted.items())),
-            None,
-        )
-        if chosen is None:
-            plan.short[demand.order_id] = _shortfall(wanted, left, warehouses)
-            continue
-        plan.warehouse_of[demand.order_id] = chosen
-        for sku, units in wanted.items():
-            left[(chosen, sku)] -= units
-            plan.taken[(chosen, sku)] += units
-    return plan
-
-
-def _shortfall(wanted: Counter, left: Counter, warehouses: list[str]) -> list[ShortLine]:
-    """What is missing, measured against the warehouse that has the most of each SKU."""
-    short = []
-    for sku, units in sorted(wanted.items()):
-        best = max((left[(w, sku)] for w in warehouses), default=0)
-        if best < units:
-            short.append(ShortLine(sku=sku, wanted=units, available=best))
-    return short
+        return units_by_sku(self.lines)

@@ -28,15 +28,17 @@ class OrderStatus(StrEnum):
 
 S = OrderStatus
 
-# Which status may follow which. Shipped orders cannot be cancelled here: that is an
-# after-sales refund, not a status flip.
+# Which status may follow which. A shipped order is cancelled only while its waybill
+# has reached no platform and no carrier (the pipeline voids it then); a platform saying
+# "cancelled" later is an after-sales matter, never a status flip (see
+# platform_status_change).
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED}),
     # PAID -> SHIPPED covers a seller who shipped from the platform back-office by hand.
     S.PAID: frozenset({S.ALLOCATED, S.BACKORDERED, S.SHIPPED, S.CANCELLED}),
     S.BACKORDERED: frozenset({S.ALLOCATED, S.SHIPPED, S.CANCELLED}),
     S.ALLOCATED: frozenset({S.SHIPPED, S.PAID, S.CANCELLED}),
-    S.SHIPPED: frozenset({S.DELIVERED}),
+    S.SHIPPED: frozenset({S.DELIVERED, S.CANCELLED}),
     S.DELIVERED: frozenset(),
     S.CANCELLED: frozenset(),
 }
@@ -91,6 +93,10 @@ def platform_status_change(
     if current == reported or not can_transition(current, reported):
         return None
     if current in (S.ALLOCATED, S.BACKORDERED) and reported == S.PAID:
+        return None
+    if current == S.SHIPPED and reported == S.CANCELLED:
+        # Whether the parcel can still be stopped is for the shipping records to say
+        # (oms.db.shipping.cancel_after_waybill), not for a status report.
         return None
     return reported
 

@@ -13,14 +13,20 @@ from oms.db.orders import LandedPayload, land_raw_orders, store_orders
 from oms.db.review import ReviewEntry, open_entries, park
 from oms.db.schema import order_lines, order_status_history, orders, reservations, stock
 from oms.db.shops import save_skus, save_warehouse, set_on_hand
-from oms.db.stock import StockMoved, allocate_batch
+from oms.db import allocation
+from oms.db.stock import StockMoved
 from oms.domain.order import OrderStatus
 from tests.factories import BASE_TIME, make_order
+from tests.stockworld import default_policy
 
 REQUIRED_TABLES = {
     "shops", "raw_orders", "orders", "order_lines", "order_status_history", "review_queue",
     "warehouses", "skus", "stock", "reservations", "shipments", "tracking_pushes", "sync_watermarks",
 }
+
+
+def allocate_batch(conn, **options):
+    return allocation.allocate_batch(conn, policy=default_policy(), **options)
 
 
 def count(conn, table) -> int:
@@ -168,16 +174,14 @@ def test_a_reservation_planned_on_stale_numbers_is_refused_not_oversold(db, monk
         seed_stock(conn, units=2)
         store_orders(conn, [make_order(1, quantity=2)], now=BASE_TIME)
     # Someone else takes one unit between our read and our write.
-    from oms.db import stock as stock_module
-
-    original = stock_module._available
+    original = allocation.available
 
     def read_then_lose_a_unit(conn, sku_ids):
         numbers = original(conn, sku_ids)
         conn.execute(stock.update().values(reserved=stock.c.reserved + 1))
         return numbers
 
-    monkeypatch.setattr(stock_module, "_available", read_then_lose_a_unit)
+    monkeypatch.setattr(allocation, "available", read_then_lose_a_unit)
     with pytest.raises(StockMoved), db.begin() as conn:
         allocate_batch(conn, limit=10, now=BASE_TIME, actor="test")
 

@@ -28,7 +28,7 @@ def test_an_allowed_move_yields_a_change_with_who_when_and_why():
 
 
 @pytest.mark.parametrize("current, target", [
-    (S.SHIPPED, S.CANCELLED),
+    (S.SHIPPED, S.PAID),
     (S.CANCELLED, S.PAID),
     (S.DELIVERED, S.SHIPPED),
     (S.PENDING_PAYMENT, S.SHIPPED),
@@ -59,3 +59,8 @@ def test_platform_cancelling_an_allocated_order_cancels_it():
 def test_platform_report_that_would_go_backwards_is_ignored():
     assert platform_status_change(S.DELIVERED, S.PAID) is None
     assert platform_status_change(S.SHIPPED, S.SHIPPED) is None
+
+
+def test_a_platform_cancelling_a_shipped_order_is_left_to_the_shipping_records():
+    # Only the shipping records know whether the parcel can still be stopped.
+    assert platform_status_change(S.SHIPPED, S.CANCELLED) is None
