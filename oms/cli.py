@@ -1,5 +1,6 @@
 """The `oms` command: database migrations, the sandbox, the demo, Prefect limits, shop
-tokens, alerts to on-call and one-off flow runs."""
+tokens, stock (levels, deliveries, backorders, routing explanations, sync, audit), alerts
+to on-call and one-off flow runs."""
 
 from __future__ import annotations
 
@@ -62,6 +63,31 @@ def _parser() -> argparse.ArgumentParser:
                     '({"access_token": ..., "refresh_token": ..., "access_expires_at": ...})')
     set_tokens.add_argument("shop_code")
     set_tokens.set_defaults(run=_tokens_set)
+
+    stock = commands.add_parser("stock", help="stock: levels, deliveries, backorders, routing, sync, audit"
+                                ).add_subparsers()
+    levels = stock.add_parser("levels", help="on hand, reserved and available per warehouse")
+    levels.add_argument("--sku")
+    levels.set_defaults(run=_stock_levels)
+    receive = stock.add_parser("receive", help="add a delivery, then allocate the backorders it can fill")
+    receive.add_argument("warehouse")
+    receive.add_argument("sku")
+    receive.add_argument("units", type=int)
+    receive.set_defaults(run=_stock_receive)
+    backorders = stock.add_parser("backorders", help="the backorder queue, with why each order waits")
+    backorders.set_defaults(run=_stock_backorders)
+    explain = stock.add_parser("explain", help="why an order went to its warehouse(s), rule by rule")
+    explain.add_argument("shop_code")
+    explain.add_argument("platform_order_id")
+    explain.set_defaults(run=_stock_explain)
+    listings = stock.add_parser("listings", help="a shop's listings and what stock sync last told them")
+    listings.add_argument("shop_code")
+    listings.set_defaults(run=_stock_listings)
+    sync = stock.add_parser("sync", help="run sync-stock once")
+    sync.add_argument("--full", action="store_true", help="push every listing, changed or not")
+    sync.set_defaults(run=_stock_sync)
+    audit = stock.add_parser("audit", help="run audit-stock once: recompute reserved totals, repair drift")
+    audit.set_defaults(run=_stock_audit)
 
     alerts = commands.add_parser("alerts", help="alerts to on-call: channels and automations").add_subparsers()
     alerts_setup = alerts.add_parser(
@@ -189,6 +215,96 @@ def _tokens_set(args) -> int:
     until = tokens.access_expires_at.isoformat(timespec="minutes") if tokens.access_expires_at else "unknown"
     print(f"shop {args.shop_code}: tokens stored; access token valid until {until}; "
           f"{'refreshable' if tokens.can_refresh else 'not refreshable'}")
+    return 0
+
+
+def _stock_levels(args) -> int:
+    from oms.db.stock_views import stock_levels
+    from tasks.resources import engine
+
+    with engine().connect() as conn:
+        rows = stock_levels(conn, args.sku)
+    _print_table(("sku", "warehouse", "on hand", "reserved", "safety", "available", "reorder point"),
+                 [(r["sku"], r["warehouse"], r["on_hand"], r["reserved"], r["safety_stock"], r["available"],
+                   "-" if r["reorder_point"] is None else r["reorder_point"]) for r in rows])
+    return 0
+
+
+def _stock_receive(args) -> int:
+    from flows.stock import receive_stock_delivery
+
+    if args.units <= 0:
+        print("a delivery adds units: give a positive number", file=sys.stderr)
+        return 2
+    print(receive_stock_delivery([{"warehouse": args.warehouse, "sku": args.sku, "units": args.units}]))
+    return 0
+
+
+def _stock_backorders(args) -> int:
+    from oms.db.stock_views import backorder_queue
+    from tasks.resources import engine
+
+    with engine().connect() as conn:
+        rows = backorder_queue(conn)
+    _print_table(("shop", "order", "waiting since", "tries", "reason"),
+                 [(r["shop_code"], r["platform_order_id"],
+                   r["first_decided_at"].isoformat(timespec="minutes") if r["first_decided_at"] else "-",
+                   r["attempts"] or 0, (r["reason"] or "")[:140]) for r in rows])
+    return 0
+
+
+def _stock_explain(args) -> int:
+    from oms.db.stock_views import routing_of
+    from tasks.resources import engine
+
+    with engine().connect() as conn:
+        decision = routing_of(conn, args.shop_code, args.platform_order_id)
+    if decision is None:
+        print(f"no routing decision for {args.shop_code} {args.platform_order_id}", file=sys.stderr)
+        return 1
+    print(f"{args.shop_code} {args.platform_order_id}: {decision['outcome']} (order {decision['status']}), "
+          f"decided {decision['decided_at'].isoformat(timespec='seconds')}, attempt {decision['attempts']}")
+    for sentence in decision["explanation"]:
+        print(f"  - {sentence}")
+    for parcel in decision["parcels"]:
+        print(f"  parcel from {parcel['warehouse']}: " +
+              ", ".join(f"{units} x {sku}" for _, sku, units in parcel["lines"]))
+    if decision["reason"]:
+        print(f"  waits because: {decision['reason']}")
+    return 0
+
+
+def _stock_listings(args) -> int:
+    from oms.db.stock_views import listing_overview
+    from tasks.resources import engine
+
+    with engine().connect() as conn:
+        rows = listing_overview(conn, args.shop_code)
+    _print_table(("sku", "item", "variant", "pushed", "at", "failures", "last error"),
+                 [(r["sku"], r["item_id"], r["variant_id"] or "-",
+                   "-" if r["pushed_quantity"] is None else r["pushed_quantity"],
+                   r["pushed_at"].isoformat(timespec="minutes") if r["pushed_at"] else "-",
+                   r["failures"], (r["last_error"] or "")[:80]) for r in rows])
+    return 0
+
+
+def _stock_sync(args) -> int:
+    from flows.stock import sync_stock
+
+    state = sync_stock(full=args.full, return_state=True)
+    print(state.message or state.name)
+    return 0 if state.is_completed() else 1
+
+
+def _stock_audit(args) -> int:
+    from flows.stock import audit_stock_totals
+
+    repairs = audit_stock_totals()
+    if not repairs:
+        print("every reserved total equals the sum of its reservations")
+        return 0
+    _print_table(("warehouse", "sku", "recorded reserved", "reservations add up to", "on hand"),
+                 [(r.warehouse, r.sku, r.recorded_reserved, r.actual_reserved, r.on_hand) for r in repairs])
     return 0
 
 

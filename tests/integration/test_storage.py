@@ -229,3 +229,14 @@ def test_oms_db_upgrade_creates_the_schema_on_the_configured_database(tmp_path, 
     finally:
         reset_settings()
     assert REQUIRED_TABLES <= set(inspect(create_engine(url)).get_table_names())
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_declares(db):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from oms.db.schema import metadata
+
+    with db.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert differences == []
