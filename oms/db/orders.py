@@ -194,9 +194,12 @@ def _apply_updates(
     # executemany: each row's keys name the columns to set
     conn.execute(update(orders).where(orders.c.id == bindparam("order_pk")), rows)
     _replace_lines(conn, relined, now)
-    release_reservations(conn, released, now)
+    frozen = release_reservations(conn, released, now).locked_orders
     consume_reservations(conn, shipped_elsewhere, now)
     record_history(conn, changes)
+    # An order cancelled while one of its parcels' numbers already reached the platform
+    # (a split order, say) keeps that parcel's stock locked: a person must stop it.
+    late.extend((stored["id"], order) for stored, order in newer if stored["id"] in frozen)
     return len(rows), len(released), late
 
 

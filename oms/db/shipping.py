@@ -230,6 +230,9 @@ def _shipment_states(conn: Connection, order_ids: list[int]) -> dict[int, list]:
     for part in chunks(order_ids):
         query = select(shipments.c.order_id, shipments.c.warehouse_id, shipments.c.tracking_pushed_at,
                        shipments.c.picked_up_at).where(shipments.c.order_id.in_(part))
+        if conn.dialect.name == "postgresql":
+            # A push being recorded right now waits for this decision, or this one for it.
+            query = query.with_for_update()
         for row in conn.execute(query):
             found.setdefault(row.order_id, []).append(row)
     return found
