@@ -1,4 +1,5 @@
-"""Amazon Selling Partner API connector: LWA tokens, Orders v0 in, shipment confirmations out.
+"""Amazon Selling Partner API connector: LWA tokens, Orders v0 in, shipment confirmations
+and stock out.
 
 The connector holds the seller's LWA refresh token and the app's client credentials and
 gets (and renews) its one-hour access token itself; calls carry it in
@@ -10,34 +11,60 @@ covers it). getOrders carries no items: each order gets its getOrderItems list u
 `OrderItems` before it is handed on. Receiver data comes masked unless the connector is
 asked for restricted data, which it reads under a Restricted Data Token (RDT).
 Reading a payload into an `Order` is pure and lives in `connectors.amazon_mapping`.
+
+Stock goes through the Listings Items API 2021-08-01: searchListingsItems pages the
+seller's SKUs (20 a page, with their productType and DEFAULT quantity), and one
+patchListingsItem per SKU merges the new quantity into `fulfillment_availability`. The
+API takes one SKU per call (batches would need the JSON_LISTINGS_FEED), and a patch it
+cannot take is answered INVALID with issues, which is that listing's refusal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from connectors.amazon_mapping import (  # noqa: F401  re-exported for callers and tests
-    ITEMS_KEY, PLATFORM, STATUS_TABLE, map_order, parse_time, raw_order, receiver_from_address,
+    FULFILLMENT_CHANNEL, ITEMS_KEY, PLATFORM, STATUS_TABLE, listing_of_item, map_order,
+    parse_time, raw_order, receiver_from_address, submission_issues,
 )
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    HttpConnection, Listing, PushResult, RawOrder, ShopAccess, StockLevel, StockPushOutcome,
+    TokenGrant, platform_carrier_code,
 )
 from connectors.pacing import RequestRate, TokenBucket, shop_bucket
-from oms.domain.errors import ConnectorError, RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.errors import (
+    ConnectorError, MappingError, RateLimited, Rejected, TokenExpired, Unavailable,
+)
 from oms.domain.order import Order, Receiver
+
+log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"  # [H]
 ORDERS_PATH = "/orders/v0/orders"
 RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
+LISTINGS_PATH = "/listings/2021-08-01/items"
 MAX_PAGE_SIZE = 100  # [H]
+LISTINGS_PAGE_SIZE = 20  # [H] searchListingsItems pageSize maximum
+MAX_LISTINGS_PAGEABLE = 1000  # [H] searchListingsItems pages through at most 1,000 SKUs
+LISTING_DATA = "summaries,fulfillmentAvailability"
+# [L] used when a SKU's productType is unknown (not seen in list_listings): sellers patch
+# offer-only attributes such as fulfillment_availability under the generic type.
+GENERIC_PRODUCT_TYPE = "PRODUCT"
+# A merge touches only the quantity: restock_date and lead_time_to_ship_max_days stay as
+# the seller set them, where a replace would drop them [H] (merge-a-listing guide).
+QUANTITY_PATCH_OPERATION = "merge"
+# Error codes with which a patch is refused for its one SKU (a request Amazon cannot read,
+# a SKU it does not know); Unauthorized, throttling and outages concern every call.
+SKU_REFUSAL_CODES = frozenset({"BAD_REQUEST", "InvalidInput", "NotFound"})
 # [H] LastUpdatedBefore must be two minutes before now; the margin absorbs clock skew.
 SETTLE_TIME = timedelta(minutes=2)
 CLOCK_MARGIN = timedelta(seconds=15)
@@ -55,6 +82,10 @@ OPERATION_RATES: dict[str, RequestRate] = {
     "confirmShipment": RequestRate(per_second=2, burst=10),
     "createRestrictedDataToken": RequestRate(per_second=1, burst=10),
     "getOrder2026": RequestRate(per_second=0.5, burst=30),
+    # Listings Items 2021-08-01 [H] (listingsItems_2021-08-01 model)
+    "searchListingsItems": RequestRate(per_second=5, burst=5),
+    "getListingsItem": RequestRate(per_second=5, burst=10),
+    "patchListingsItem": RequestRate(per_second=5, burst=5),
 }
 REQUEST_RATE = OPERATION_RATES["getOrders"]
 
@@ -70,6 +101,7 @@ ERROR_TRANSLATION: dict[tuple[str, str | None], type[ConnectorError]] = {
     ("InvalidInput", None): Rejected,  # [H] getOrders
     ("Invalid Input", None): Rejected,  # [H] confirmShipment spells it with a space
     ("InvalidRequest", None): Rejected,  # [H] createRestrictedDataToken
+    ("BAD_REQUEST", None): Rejected,  # [H] Listings Items "Invalid input"
 }
 # --- UNVERIFIED (reference [M]/[L]): codes seen in SDKs and threads, not in the models.
 ERROR_TRANSLATION |= {
@@ -144,6 +176,9 @@ class AmazonConnector(HttpConnection):
         self._client_secret = credentials["client_secret"]
         self._refresh_token = credentials["refresh_token"]
         self._marketplace_id = credentials["marketplace_id"]
+        self._seller_id = credentials.get("selling_partner_id") or None
+        # productType per SKU, as searchListingsItems showed it: every patch must name one.
+        self._product_types: dict[str, str] = {}
         self._access_token: str | None = credentials.get("access_token") or None
         expires = parse_time(credentials.get("access_expires_at"))
         # A token handed over without its expiry is used until Amazon refuses it.
@@ -294,6 +329,84 @@ class AmazonConnector(HttpConnection):
         packages = (body.get("order") or {}).get("packages") if isinstance(body, dict) else None
         return any(isinstance(p, dict) and (p.get(PACKAGE_CARRIER_FIELD), p.get("trackingNumber"))
                    == (carrier_code, tracking_number) for p in packages or ())
+
+    # ---- stock out -------------------------------------------------------------------
+
+    def list_listings(self) -> Iterator[list[Listing]]:
+        """Pages of the seller's SKUs in the shop's marketplace, 20 a page."""
+        path = f"{LISTINGS_PATH}/{quote(self._listing_seller(), safe='')}"
+        params: dict[str, Any] = {"marketplaceIds": self._marketplace_id,
+                                  "includedData": LISTING_DATA, "pageSize": LISTINGS_PAGE_SIZE}
+        while True:
+            body = self._call("searchListingsItems", "GET", path, params=params)
+            items, total = body.get("items"), body.get("numberOfResults")
+            if not isinstance(items, list) or not isinstance(total, int):
+                raise Unavailable("searchListingsItems answered without items or numberOfResults",
+                                  platform=PLATFORM, body=body)
+            try:
+                read = [listing_of_item(item, self._marketplace_id) for item in items]
+            except MappingError as error:
+                raise Unavailable(f"searchListingsItems: {error}", platform=PLATFORM,
+                                  body=body) from error
+            for listing, product_type in read:
+                if product_type:
+                    self._product_types[listing.sku] = product_type
+            if read:
+                yield [listing for listing, _ in read]
+            pagination = body.get("pagination")
+            next_token = pagination.get("nextToken") if isinstance(pagination, dict) else None
+            if not next_token:
+                if total > MAX_LISTINGS_PAGEABLE:
+                    # Amazon pages no further; the rest needs the listings report.
+                    log.warning("shop %s lists %d SKUs; searchListingsItems served the first %d",
+                                self.shop_code, total, MAX_LISTINGS_PAGEABLE)
+                return
+            params = {**params, "pageToken": next_token}
+
+    def push_stock(self, levels: list[StockLevel]) -> list[StockPushOutcome]:
+        """One patchListingsItem per SKU, each paced by that operation's usage plan."""
+        seller = quote(self._listing_seller(), safe="")
+        return [self._patch_quantity(seller, level) for level in levels]
+
+    def _patch_quantity(self, seller: str, level: StockLevel) -> StockPushOutcome:
+        sku = level.listing.sku
+        request = {
+            "productType": self._product_types.get(sku, GENERIC_PRODUCT_TYPE),
+            "patches": [{
+                "op": QUANTITY_PATCH_OPERATION, "path": "/attributes/fulfillment_availability",
+                "value": [{"fulfillment_channel_code": FULFILLMENT_CHANNEL,
+                           "quantity": level.quantity}],
+            }],
+        }
+        # SKUs may hold characters a path cannot (Amazon's URL-encoding note): encode all.
+        path = f"{LISTINGS_PATH}/{seller}/{quote(sku, safe='')}"
+        try:
+            answer = self._call("patchListingsItem", "PATCH", path,
+                                params={"marketplaceIds": self._marketplace_id}, json=request)
+        except Rejected as refusal:
+            if refusal.code not in SKU_REFUSAL_CODES:
+                raise
+            body = refusal.body if isinstance(refusal.body, dict) else None
+            return StockPushOutcome(sku, level.quantity, error=refusal, request=request,
+                                    response=body)
+        status = answer.get("status")
+        error: ConnectorError | None = None
+        if status == "INVALID":
+            issues = answer.get("issues") if isinstance(answer.get("issues"), list) else []
+            first = issues[0] if issues and isinstance(issues[0], dict) else {}
+            error = Rejected(f"patchListingsItem {sku}: {submission_issues(answer)}",
+                             platform=PLATFORM, code=first.get("code") or "INVALID", body=answer)
+        elif status != "ACCEPTED":
+            error = Unavailable(f"patchListingsItem {sku}: unexpected status {status!r}",
+                                platform=PLATFORM, body=answer)
+        return StockPushOutcome(sku, level.quantity, error=error, request=request,
+                                response=answer)
+
+    def _listing_seller(self) -> str:
+        if not self._seller_id:
+            raise Rejected(f"shop {self.shop_code} lacks selling_partner_id, which the Listings "
+                           "Items API needs", platform=PLATFORM, code="missing_seller_id")
+        return self._seller_id
 
     # ---- tokens --------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ reads both from that one payload. Amounts stay in the order's own currency
 what the caller was allowed to see: without a Restricted Data Token, ShippingAddress
 has only City, StateOrRegion, PostalCode and CountryCode, and the receiver is masked.
 Every problem found is collected and raised together as one `MappingError`.
+Listings Items 2021-08-01 items are read into listings here too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
-from connectors.base import RawOrder
+from connectors.base import Listing, RawOrder
 from oms.domain.errors import MappingError
 from oms.domain.order import Order, OrderLine, OrderStatus, Receiver
 
@@ -243,3 +244,37 @@ def _lines(
             platform_line_id=item_id if isinstance(item_id, str) else "",
         ))
     return lines, shipping
+
+
+# ---- listings ---------------------------------------------------------------------------
+
+FULFILLMENT_CHANNEL = "DEFAULT"  # [H] the seller's own (merchant-fulfilled) stock
+
+
+def listing_of_item(item: object, marketplace_id: str) -> tuple[Listing, str | None]:
+    """A searchListingsItems item as a listing, with the productType a patch must name.
+
+    `item_id` is the ASIN of the item's summary for this marketplace ("" when it has none
+    yet); the quantity is the DEFAULT channel's, None when Amazon shows none.
+    """
+    sku = item.get("sku") if isinstance(item, dict) else None
+    if not isinstance(sku, str) or not sku:
+        raise MappingError(["a listings item has no sku"])
+    summaries = item.get("summaries") if isinstance(item.get("summaries"), list) else []
+    summary = next((s for s in summaries if isinstance(s, dict)
+                    and s.get("marketplaceId") == marketplace_id), {})
+    availability = item.get("fulfillmentAvailability")
+    quantity = next((a.get("quantity") for a in availability or []
+                     if isinstance(a, dict) and a.get("fulfillmentChannelCode") == FULFILLMENT_CHANNEL
+                     and isinstance(a.get("quantity"), int)), None)
+    product_type = summary.get("productType")
+    return (Listing(sku=sku, item_id=str(summary.get("asin") or ""), quantity=quantity),
+            product_type if isinstance(product_type, str) and product_type else None)
+
+
+def submission_issues(answer: dict) -> str:
+    """The ERROR issues of a listings submission, as one line for an error message."""
+    issues = answer.get("issues") if isinstance(answer.get("issues"), list) else []
+    texts = [f"{i.get('code')}: {i.get('message')}" for i in issues
+             if isinstance(i, dict) and i.get("severity", "ERROR") == "ERROR"]
+    return "; ".join(texts) or "no issue named"

@@ -1,4 +1,4 @@
-"""Lazada Open Platform connector: signed REST calls, orders in, tracking numbers out.
+"""Lazada Open Platform connector: signed REST calls, orders in, tracking numbers and stock out.
 
 Every call carries app_key, a millisecond timestamp, sign_method=sha256 and (except token
 calls) the seller's access_token, signed with HMAC-SHA256 over the api path and the
@@ -7,6 +7,11 @@ Lazada serves no offset past 5,000, so a window holding more orders is halved un
 part fits. The list carries no lines, so each page's items come from `/orders/items/get`
 and ride in the payload under `order_items`. Tracking goes back with `/order/rts`.
 Reading a payload into an `Order` is pure and lives in `connectors.lazada_mapping`.
+
+Stock: listings are the SKUs of `/products/get` (50 products a page); quantities go out
+with `/product/stock/sellable/update`, whose XML payload sets the sellable quantity of
+up to 50 SKUs of any products at once. A refused SKU comes back as an overall E501 whose
+`detail` names it; the others of that call are set.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import math
 import re
 import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,13 +31,16 @@ from urllib.parse import urlsplit
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    HttpConnection, Listing, PushResult, RawOrder, ShopAccess, StockLevel, StockPushOutcome,
+    TokenGrant, platform_carrier_code,
 )
 from connectors.lazada_mapping import (  # noqa: F401  STATUS_TABLE re-exported for callers
-    ITEMS_KEY, PLATFORM, STATUS_TABLE, map_order, raw_order,
+    ITEMS_KEY, PLATFORM, STATUS_TABLE, listings_of_products, map_order, product_total, raw_order,
 )
 from connectors.pacing import RequestRate, shop_bucket
-from oms.domain.errors import ConnectorError, RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.errors import (
+    ConnectorError, MappingError, RateLimited, Rejected, TokenExpired, Unavailable,
+)
 from oms.domain.order import Order
 
 AUTH_ROOT = "https://auth.lazada.com/rest"  # [H] token calls for every country
@@ -40,6 +49,11 @@ MAX_PAGE_SIZE = 100  # [M]
 MAX_OFFSET = 5000  # [M] beyond it Lazada serves nothing: split the window instead
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 DELIVERY_TYPE = "dropship"  # [H] the seller ships with its own tracking number
+MAX_PRODUCTS_PAGE = 50  # [H] /products/get limit
+MAX_PRODUCTS_OFFSET = 10_000  # [H] beyond it /products/get pages no further
+MAX_SKUS_PER_STOCK_UPDATE = 50  # [H] /product/stock/sellable/update ("20 is recommended")
+PRODUCT_FILTER = "all"  # [H] live, inactive and sold-out products all keep their stock right
+STOCK_UPDATE_FAILED = "501"  # [H] overall code; `detail` names the SKUs and causes
 
 # --- UNVERIFIED (reference [L] or silent) ----------------------------------------------
 # No per-second limit is in the stored material; only daily quotas (10 M calls a day
@@ -48,7 +62,9 @@ REQUEST_RATE = RequestRate(per_second=10.0, burst=10)
 RATE_LIMIT_WAIT_SECONDS = 1.0  # when the throttling message names no wait
 _RETRY_AFTER = re.compile(r"after\s+(\d+(?:\.\d+)?)\s*sec", re.IGNORECASE)
 MAX_ORDER_IDS_PER_ITEMS_CALL = 50
-THROTTLING_CODES = ("ApiCallLimit",)  # reference: "probably" [L]
+# ApiCallLimit: reference "probably" [L]; 901 "E901: The request is too frequent" [H] (the
+# product APIs' error tables: "please retry in the next second").
+THROTTLING_CODES = ("ApiCallLimit", "901")
 # Item statuses (reference §4.4 [M/L]) in which the seller may still hand over a parcel.
 SHIPPABLE_ITEM_STATUSES = frozenset({"pending", "topack", "packed", "repacked", "toship"})
 # Whether update_after/update_before include their second is not documented: each
@@ -69,6 +85,9 @@ ERROR_TRANSLATION: dict[str, type[ConnectorError]] = {
     "IllegalAccessToken": TokenExpired,  # [H] invalid or expired access token
     "IllegalRefreshToken": Rejected,  # [H] the seller must authorise the app again
     **{code: RateLimited for code in THROTTLING_CODES},
+    # [H] product APIs: E006 "Unexpected internal error" (retry), 513 "Internal call
+    # exception", 1000 "Internal Application Error".
+    "6": Unavailable, "513": Unavailable, "1000": Unavailable,
 }
 # Codes not listed: by `type`. ISP is a backend service error, "try again after some time"
 # (Lazada doc 108138 [M]); SYSTEM (the platform's own checks) and ISV (business data) stay
@@ -247,6 +266,65 @@ class LazadaConnector(HttpConnection):
         providers = data.get("shipment_providers") if isinstance(data, dict) else None
         return [p.get("name") for p in providers or [] if isinstance(p, dict)]
 
+    # ---- stock out -------------------------------------------------------------------
+
+    def list_listings(self) -> Iterator[list[Listing]]:
+        """Pages of the seller's SKUs, one page per /products/get page of 50 products."""
+        limit, offset = min(self._page_size, MAX_PRODUCTS_PAGE), 0
+        while True:
+            data = self._call("GET", "/products/get",
+                              {"filter": PRODUCT_FILTER, "offset": offset, "limit": limit})
+            products = data.get("products", []) if isinstance(data, dict) else None
+            try:
+                total, page = product_total(data), listings_of_products(products)
+            except MappingError as error:
+                raise Unavailable(f"/products/get: {error}", platform=PLATFORM,
+                                  body=data) from error
+            if page:
+                yield page
+            offset += limit
+            if not products or offset >= total:
+                return
+            if offset > MAX_PRODUCTS_OFFSET:
+                raise Rejected(f"the seller has {total} products; /products/get pages only "
+                               f"{MAX_PRODUCTS_OFFSET} deep", platform=PLATFORM,
+                               code="too_many_products")
+
+    def push_stock(self, levels: list[StockLevel]) -> list[StockPushOutcome]:
+        """Set sellable quantities, up to 50 SKUs (of any products) per call."""
+        outcomes: list[StockPushOutcome | None] = [None] * len(levels)
+        sendable = []
+        for position, level in enumerate(levels):
+            listing = level.listing
+            if listing.item_id.isdigit() and listing.variant_id.isdigit():
+                sendable.append((position, level))
+            else:
+                outcomes[position] = StockPushOutcome(listing.sku, level.quantity, error=Rejected(
+                    f"{listing.sku}: item {listing.item_id!r} SKU {listing.variant_id!r} is no "
+                    "Lazada listing", platform=PLATFORM, code="not_a_lazada_listing"))
+        for first in range(0, len(sendable), MAX_SKUS_PER_STOCK_UPDATE):
+            chunk = sendable[first : first + MAX_SKUS_PER_STOCK_UPDATE]
+            for position, outcome in self._update_sellable(chunk):
+                outcomes[position] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _update_sellable(self, chunk: list[tuple[int, StockLevel]]
+                         ) -> list[tuple[int, StockPushOutcome]]:
+        payload = sellable_quantity_payload([level for _, level in chunk])
+        request = {"api": "/product/stock/sellable/update", "payload": payload}
+        try:
+            data = self._call("POST", "/product/stock/sellable/update", {"payload": payload})
+        except Rejected as refusal:
+            if str(refusal.code) != STOCK_UPDATE_FAILED:
+                raise  # a payload Lazada cannot read is our bug, not one SKU's problem
+            causes = _refused_skus(refusal.body)
+            return [(position, StockPushOutcome(
+                level.listing.sku, level.quantity, request=request, response=refusal.body,
+                error=_sku_refusal(level, causes, refusal))) for position, level in chunk]
+        response = data if isinstance(data, dict) else {"data": data}
+        return [(position, StockPushOutcome(level.listing.sku, level.quantity, request=request,
+                                            response=response)) for position, level in chunk]
+
     # ---- tokens and health -----------------------------------------------------------
 
     def refresh_access(self, refresh_token: str) -> TokenGrant:
@@ -328,6 +406,46 @@ def _translate(api_path: str, body: dict, status: int) -> ConnectorError:
         wait = float(hint.group(1)) if hint else RATE_LIMIT_WAIT_SECONDS
         return RateLimited(message, retry_after=wait, platform=PLATFORM, code=code, body=body)
     return kind(message, platform=PLATFORM, code=code, body=body)
+
+
+def sellable_quantity_payload(levels: list[StockLevel]) -> str:
+    """The documented XML of /product/stock/sellable/update (single-warehouse form)."""
+    request = ElementTree.Element("Request")
+    skus = ElementTree.SubElement(ElementTree.SubElement(request, "Product"), "Skus")
+    for level in levels:
+        entry = ElementTree.SubElement(skus, "Sku")
+        for tag, value in (("ItemId", level.listing.item_id), ("SkuId", level.listing.variant_id),
+                           ("SellerSku", level.listing.sku),
+                           ("SellableQuantity", str(level.quantity))):
+            ElementTree.SubElement(entry, tag).text = value
+    return ElementTree.tostring(request, encoding="unicode")
+
+
+def _refused_skus(body: object) -> dict[str, str]:
+    """SKU (SellerSku or SkuId) -> cause, from the `detail` of an E501."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    causes = {}
+    for entry in detail if isinstance(detail, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        cause = " ".join(str(entry[key]) for key in ("field", "message", "code") if entry.get(key))
+        for key in ("seller_sku", "sku_id", "SellerSku", "SkuId"):
+            if entry.get(key):
+                causes[str(entry[key])] = cause or "refused"
+    return causes
+
+
+def _sku_refusal(level: StockLevel, causes: dict[str, str], refusal: Rejected
+                 ) -> ConnectorError | None:
+    """This SKU's refusal from an E501, None when the detail names other SKUs only."""
+    listing = level.listing
+    cause = causes.get(listing.sku) or causes.get(listing.variant_id)
+    if cause is not None:
+        return Rejected(f"{listing.sku}: {cause}", platform=PLATFORM, code=STOCK_UPDATE_FAILED,
+                        body=refusal.body)
+    if not causes:
+        return refusal  # an E501 that names no SKU: none of them can be taken as set
+    return None
 
 
 def _carries(items: list[dict], provider: str, tracking_number: str) -> bool:

@@ -6,7 +6,7 @@ Lazada has no quantity: every unit is an order item, so each item becomes a line
 Amounts stay in the order's own currency as the items name it (THB, SGD, VND...).
 Receivers come masked ("S***", "66******78"); the mask is kept as it is and nothing here
 guesses plaintext. Pure functions, no I/O; every problem of a payload is collected into
-one `MappingError`.
+one `MappingError`. `/products/get` products are read into listings here too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
-from connectors.base import RawOrder
+from connectors.base import Listing, RawOrder
 from oms.domain.errors import MappingError
 from oms.domain.order import Order, OrderLine, OrderStatus, Receiver
 
@@ -232,3 +232,54 @@ def _receiver(address: object, reasons: list[str]) -> Receiver:
         address=street or None, postal_code=_text(address, "post_code"),
         country_code=code, masked="*" in f"{name}{phone or ''}",
     )
+
+
+# ---- listings ---------------------------------------------------------------------------
+
+
+def _whole_number(value: object) -> int | None:
+    """An id or count that Lazada sends as a number or as a string of digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def product_total(data: object) -> int:
+    """`total_products` of a /products/get answer (a string in the doc's sample)."""
+    total = _whole_number(data.get("total_products")) if isinstance(data, dict) else None
+    if total is None:
+        raise MappingError(["/products/get answered without total_products"])
+    return total
+
+
+def listings_of_products(products: object) -> list[Listing]:
+    """The SKUs of a /products/get page that carry a SellerSku, as listings."""
+    if not isinstance(products, list):
+        raise MappingError(["/products/get answered without a products list"])
+    listings, reasons = [], []
+    for product in products:
+        item_id = _whole_number(product.get("item_id")) if isinstance(product, dict) else None
+        skus = product.get("skus") if isinstance(product, dict) else None
+        if item_id is None or not isinstance(skus, list):
+            reasons.append("a product lacks its item_id or skus")
+            continue
+        for entry in skus:
+            seller_sku = entry.get("SellerSku") if isinstance(entry, dict) else None
+            if not isinstance(seller_sku, str) or not seller_sku.strip():
+                continue  # a SKU the seller never tied to a code of theirs
+            sku_id = _whole_number(entry.get("SkuId"))
+            if sku_id is None:
+                reasons.append(f"SKU {seller_sku!r} of item {item_id} has no SkuId")
+                continue
+            # Available is what buyers can still buy; quantity is the total stock.
+            shown = _whole_number(entry.get("Available"))
+            shown = _whole_number(entry.get("quantity")) if shown is None else shown
+            listings.append(Listing(sku=seller_sku.strip(), item_id=str(item_id),
+                                    variant_id=str(sku_id), quantity=shown))
+    if reasons:
+        raise MappingError(reasons)
+    return listings

@@ -1,4 +1,4 @@
-"""Shopee Open Platform v2 connector: signed calls, orders in, tracking numbers out.
+"""Shopee Open Platform v2 connector: signed calls, orders in, tracking numbers and stock out.
 
 Every call carries partner_id, timestamp and an HMAC-SHA256 `sign` in the query, plus
 access_token and shop_id for shop APIs (reference §3.2); POST bodies are JSON. Orders are
@@ -6,6 +6,12 @@ listed by update time in windows of at most 15 days, page by page with a cursor,
 in batches of 50 with get_order_detail. A tracking number goes back with ship_order on the
 order's own logistics channel. Reading a payload into an `Order` is pure and lives in
 `connectors.shopee_mapping`.
+
+Listings are read item by item: get_item_list pages item ids, get_item_base_info tells
+(50 at a time) which items carry their SKU themselves and which have models, and
+get_model_list gives each item's models. Stock goes out with update_stock, one call per
+item carrying up to 50 of its models, in absolute seller_stock; a model Shopee refuses is
+named in `failure_list` and becomes that listing's refusal.
 
 Shopee's cursor is an offset (sample "20"): an order that leaves the window while we page
 shifts its neighbours forward by one. The pipeline's overlap behind the watermark, and
@@ -25,13 +31,17 @@ from typing import Any
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    HttpConnection, Listing, PushResult, RawOrder, ShopAccess, StockLevel, StockPushOutcome,
+    TokenGrant, platform_carrier_code,
 )
 from connectors.pacing import RequestRate, shop_bucket
 from connectors.shopee_mapping import (  # noqa: F401  re-exported for callers and tests
-    PLATFORM, STATUS_TABLE, map_order, parse_unix_seconds, raw_order,
+    PLATFORM, STATUS_TABLE, listing_of_item, listings_of_models, map_order, parse_unix_seconds,
+    raw_order,
 )
-from oms.domain.errors import ConnectorError, RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.errors import (
+    ConnectorError, MappingError, RateLimited, Rejected, TokenExpired, Unavailable,
+)
 from oms.domain.order import Order
 
 API = "/api/v2"
@@ -41,10 +51,33 @@ SHIPPING_PARAMETER = f"{API}/logistics/get_shipping_parameter"
 SHIP_ORDER = f"{API}/logistics/ship_order"
 TRACKING_NUMBER = f"{API}/logistics/get_tracking_number"
 REFRESH = f"{API}/auth/access_token/get"  # [H] v2.public.refresh_access_token
+ITEM_LIST = f"{API}/product/get_item_list"
+ITEM_BASE_INFO = f"{API}/product/get_item_base_info"
+MODEL_LIST = f"{API}/product/get_model_list"
+UPDATE_STOCK = f"{API}/product/update_stock"
 
 MAX_WINDOW = timedelta(days=15)  # [H] get_order_list
 MAX_PAGE_SIZE = 100  # [H]
 MAX_DETAIL_BATCH = 50  # [H] order_sn_list
+MAX_ITEM_PAGE = 100  # [H] get_item_list page_size
+MAX_BASE_INFO_BATCH = 50  # [H] get_item_base_info item_id_list
+MAX_MODELS_PER_STOCK_CALL = 50  # [H] update_stock stock_list, all of one item
+# Items whose stock we keep right: on sale, and unlisted ones a seller may list again.
+SYNCED_ITEM_STATUSES = ["NORMAL", "UNLIST"]
+# update_stock errors that refuse this one item's stock (it is gone, locked by a
+# promotion, holiday mode, a bad body...) while the next item may still be set; any other
+# error (signature, shop, permission) would refuse every call and is raised.
+ITEM_STOCK_REFUSALS = frozenset({
+    "error_item_not_found", "error_item_not_belong_shop", "error_item_uneditable",
+    "error_busi_update_stock_failed", "error_param", "error_cannt_edit_stock_in_promotion",
+    "error_promotion_cantnot_update_stock", "error_model_update_stock_model_in_promotion",
+    "error_holiday_mode_change_stock", "error_edit_item_stock_for_item_has_model",
+    "error_in_item_promotion_nomodel_to_models", "error_wms_shop_block_upate_stock",
+    "error_busi_cannot_edit_vsku",
+})
+# error_param also answers gateway mistakes ("There is no access_token in query.",
+# "Timestamp is expired."): those concern every call, not the item.
+GATEWAY_PARAMETERS = ("access_token", "timestamp", "partner_id", "sign", "shop_id")
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)  # [H] the refresh answer names only expire_in
 DETAIL_FIELDS = ",".join((
     "buyer_user_id", "buyer_username", "estimated_shipping_fee", "recipient_address",
@@ -277,6 +310,124 @@ class ShopeeConnector(HttpConnection):
             raise refusal
         return PushResult(request=sent, response={"already_shipped_with_this_tracking": True,
                                                   "refusal": refusal.body or str(refusal)})
+
+    # ---- stock out -------------------------------------------------------------------
+
+    def list_listings(self) -> Iterator[list[Listing]]:
+        """Pages of the shop's SKU-carrying items and models, one page per get_item_list page."""
+        offset = 0
+        while True:
+            query = {"offset": offset, "page_size": min(self._page_size, MAX_ITEM_PAGE),
+                     "item_status": SYNCED_ITEM_STATUSES}
+            answer = _response(self._call("GET", ITEM_LIST, query=query), ITEM_LIST)
+            entries, more = answer.get("item", []), answer.get("has_next_page")
+            if not isinstance(entries, list) or not isinstance(more, bool):
+                raise Unavailable("get_item_list answered without item or has_next_page",
+                                  platform=PLATFORM, body=answer)
+            item_ids = [e.get("item_id") for e in entries if isinstance(e, dict)]
+            if len(item_ids) != len(entries) or not all(isinstance(i, int) for i in item_ids):
+                raise Unavailable("get_item_list gave an entry without item_id",
+                                  platform=PLATFORM, body=answer)
+            page = self._listings_of_items(item_ids)
+            if page:
+                yield page
+            if not more:
+                return
+            next_offset = answer.get("next_offset")
+            if not isinstance(next_offset, int) or next_offset <= offset:
+                raise Unavailable("get_item_list said more but gave no later next_offset",
+                                  platform=PLATFORM, body=answer)
+            offset = next_offset
+
+    def _listings_of_items(self, item_ids: list[int]) -> list[Listing]:
+        listings: list[Listing] = []
+        for first in range(0, len(item_ids), MAX_BASE_INFO_BATCH):
+            batch = item_ids[first : first + MAX_BASE_INFO_BATCH]
+            query = {"item_id_list": ",".join(map(str, batch))}
+            answer = _response(self._call("GET", ITEM_BASE_INFO, query=query), ITEM_BASE_INFO)
+            bases = answer.get("item_list")
+            if not isinstance(bases, list):
+                raise Unavailable("get_item_base_info answered without item_list",
+                                  platform=PLATFORM, body=answer)
+            for base in bases:
+                if not isinstance(base, dict) or not isinstance(base.get("item_id"), int):
+                    raise Unavailable("get_item_base_info gave an item without item_id",
+                                      platform=PLATFORM, body=answer)
+                if base.get("has_model"):
+                    listings += self._listings_of_models(base["item_id"])
+                elif (listing := listing_of_item(base)) is not None:
+                    listings.append(listing)
+        return listings
+
+    def _listings_of_models(self, item_id: int) -> list[Listing]:
+        answer = _response(self._call("GET", MODEL_LIST, query={"item_id": item_id}), MODEL_LIST)
+        try:
+            return listings_of_models(item_id, answer)
+        except MappingError as error:
+            raise Unavailable(f"{MODEL_LIST}: {error}", platform=PLATFORM, body=answer) from error
+
+    def push_stock(self, levels: list[StockLevel]) -> list[StockPushOutcome]:
+        """Set absolute seller stock: one update_stock per item, up to 50 of its models each."""
+        outcomes: list[StockPushOutcome | None] = [None] * len(levels)
+        by_item: dict[int, list[tuple[int, StockLevel]]] = {}
+        for position, level in enumerate(levels):
+            listing = level.listing
+            model = listing.variant_id or "0"
+            if not (listing.item_id.isdigit() and model.isdigit()):
+                outcomes[position] = StockPushOutcome(listing.sku, level.quantity, error=Rejected(
+                    f"{listing.sku}: item {listing.item_id!r} model {model!r} is no Shopee "
+                    "listing", platform=PLATFORM, code="not_a_shopee_listing"))
+                continue
+            by_item.setdefault(int(listing.item_id), []).append((position, level))
+        for item_id, members in by_item.items():
+            for first in range(0, len(members), MAX_MODELS_PER_STOCK_CALL):
+                chunk = members[first : first + MAX_MODELS_PER_STOCK_CALL]
+                for position, outcome in self._update_item_stock(item_id, chunk):
+                    outcomes[position] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _update_item_stock(self, item_id: int, members: list[tuple[int, StockLevel]]
+                           ) -> list[tuple[int, StockPushOutcome]]:
+        def model_of(level: StockLevel) -> int:
+            return int(level.listing.variant_id or 0)
+
+        body = {"item_id": item_id, "stock_list": [
+            {"model_id": model_of(level), "seller_stock": [{"stock": level.quantity}]}
+            for _, level in members]}
+        try:
+            answer = _response(self._call("POST", UPDATE_STOCK, body=body), UPDATE_STOCK)
+        except Rejected as refusal:
+            bare = str(refusal.code).removeprefix("common.").removeprefix("product.")
+            said = refusal.body.get("message") if isinstance(refusal.body, dict) else ""
+            message = str(said or "").lower()
+            if bare not in ITEM_STOCK_REFUSALS or (
+                    bare == "error_param" and any(word in message for word in GATEWAY_PARAMETERS)):
+                raise
+            answer = (refusal.body or {}).get("response") if isinstance(refusal.body, dict) else None
+            if bare != "error_busi_update_stock_failed" or not isinstance(answer, dict):
+                return [(position, StockPushOutcome(level.listing.sku, level.quantity,
+                                                    error=refusal, request=body,
+                                                    response=refusal.body))
+                        for position, level in members]
+        failed = {entry.get("model_id"): str(entry.get("failed_reason") or "refused")
+                  for entry in answer.get("failure_list") or [] if isinstance(entry, dict)}
+        succeeded = {entry.get("model_id") for entry in answer.get("success_list") or []
+                     if isinstance(entry, dict)}
+        results = []
+        for position, level in members:
+            model_id = model_of(level)
+            error: ConnectorError | None = None
+            if model_id in failed:
+                error = Rejected(f"{level.listing.sku}: {failed[model_id]}", platform=PLATFORM,
+                                 code="update_stock_failure", body=answer)
+            elif model_id not in succeeded:
+                # Neither set nor refused: only a later push can tell, so it may be retried.
+                error = Unavailable(f"{level.listing.sku}: update_stock did not confirm model "
+                                    f"{model_id}", platform=PLATFORM, body=answer)
+            results.append((position, StockPushOutcome(level.listing.sku, level.quantity,
+                                                       error=error, request=body,
+                                                       response=answer)))
+        return results
 
     # ---- tokens --------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Reading a Shopee v2 order detail: the status table, unix seconds, floats in the order's currency.
+"""Reading Shopee v2 payloads: order details (the status table, unix seconds, floats in the
+order's currency) and the items and models a shop lists.
 
 Pure functions from the JSON of `get_order_detail` (reference §3.5) to `RawOrder` and
 `Order`; no I/O. Every problem found in a payload is collected and raised together as one
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
-from connectors.base import RawOrder
+from connectors.base import Listing, RawOrder
 from oms.domain.errors import MappingError
 from oms.domain.order import Order, OrderLine, OrderStatus, Receiver
 
@@ -199,3 +200,45 @@ def _receiver(payload: dict, reasons: list[str]) -> Receiver:
         masked=any("*" in value for value in shown if value),
         encrypted={},
     )
+
+
+# ---- listings ---------------------------------------------------------------------------
+
+
+def available_stock(entry: dict) -> int | None:
+    """What an item or model shows as sellable now (stock_info_v2.summary_info)."""
+    info = entry.get("stock_info_v2")
+    summary = info.get("summary_info") if isinstance(info, dict) else None
+    stock = summary.get("total_available_stock") if isinstance(summary, dict) else None
+    return stock if isinstance(stock, int) and not isinstance(stock, bool) else None
+
+
+def listing_of_item(base: dict) -> Listing | None:
+    """The listing of an item without models (its SKU sits on the item, model_id 0); None
+    for an item with models, or one the seller gave no SKU."""
+    sku, item_id = base.get("item_sku"), base.get("item_id")
+    if base.get("has_model") or not isinstance(item_id, int):
+        return None
+    if not isinstance(sku, str) or not sku.strip():
+        return None
+    return Listing(sku=sku.strip(), item_id=str(item_id), variant_id="0",
+                   quantity=available_stock(base))
+
+
+def listings_of_models(item_id: int, answer: dict) -> list[Listing]:
+    """The SKU-carrying models of one get_model_list answer; MappingError when unreadable."""
+    models = answer.get("model")
+    if not isinstance(models, list):
+        raise MappingError([f"get_model_list of item {item_id} has no model list"])
+    listings = []
+    for model in models:
+        if not isinstance(model, dict):
+            raise MappingError([f"get_model_list of item {item_id} has a model that is no object"])
+        sku, model_id = model.get("model_sku"), model.get("model_id")
+        if not isinstance(sku, str) or not sku.strip():
+            continue  # a model the seller never tied to a SKU of theirs
+        if not isinstance(model_id, int):
+            raise MappingError([f"model {sku!r} of item {item_id} has no model_id"])
+        listings.append(Listing(sku=sku.strip(), item_id=str(item_id), variant_id=str(model_id),
+                                quantity=available_stock(model)))
+    return listings

@@ -1,9 +1,13 @@
-"""Shopify connector: pulls orders from the REST Admin API and writes tracking back.
+"""Shopify connector: pulls orders from the REST Admin API, writes tracking and stock back.
 
 The same code talks to `https://{shop}.myshopify.com` and to the sandbox's
 `{sandbox}/shopify/{shop}`: only `ShopAccess.base_url` differs. Orders are listed with
 `status=any` over an `updated_at` window and followed page by page through the `Link`
 header; tracking goes back as a fulfillment of the order's open fulfillment order.
+Stock goes out one variant at a time: `inventory_levels/set.json` sets the absolute
+`available` quantity of one inventory item at one location (REST has no batch form), so
+each call is paced by the shop's bucket. Listings are the SKU-carrying variants of
+`products.json`, paged through the `Link` header like orders.
 Every failure on the wire leaves as one of the errors in `oms.domain.errors`; what a
 payload means is read in `connectors.shopify_mapping`.
 """
@@ -20,16 +24,18 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, platform_carrier_code,
+    HttpConnection, Listing, PushResult, RawOrder, ShopAccess, StockLevel, StockPushOutcome,
+    TokenGrant, platform_carrier_code,
 )
 from connectors.pacing import RequestRate, shop_bucket
 # The mapping's public names are re-exported: callers (and tests) know them from here.
 from connectors.shopify_mapping import (
     PLATFORM,
+    listings_of_products,
     map_order,
     raw_order,
 )
-from oms.domain.errors import RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.errors import MappingError, RateLimited, Rejected, TokenExpired, Unavailable
 from oms.domain.order import Order
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,11 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 REQUEST_RATE = RequestRate(per_second=2, burst=40)
 DEFAULT_RETRY_AFTER_SECONDS = 1.0  # [H] the official client waits 1 s without Retry-After
 FULFILLABLE_STATUSES = ("open", "in_progress")
+# What products.json is asked for: the variants carry SKU, ids and quantity.
+LISTING_FIELDS = "id,variants"
+# HTTP statuses with which set.json refuses the one level it was sent (a bad body, an
+# unknown item or location, a negative quantity); any other refusal concerns every call.
+REFUSALS_OF_ONE_LEVEL = (400, 404, 422)
 
 # Our carrier code -> Shopify tracking company. Names on Shopify's list get a tracking
 # URL built by Shopify; any other name is still accepted, just without a link.
@@ -73,6 +84,8 @@ class ShopifyConnector(HttpConnection):
             raise Rejected(f"shop {access.code} has no access_token", platform=PLATFORM)
         self.access = access
         self.page_size = page_size
+        # The location stock is set at: named in the shop's credentials when it has several.
+        self._stock_location_id: str | None = access.credentials.get("location_id") or None
         self._api_root = f"{access.base_url.rstrip('/')}/admin/api/{API_VERSION}"
         self._headers = {"X-Shopify-Access-Token": token, "Accept": "application/json"}
         self._connect(http, REQUEST_TIMEOUT_SECONDS, pacing=shop_bucket(PLATFORM, access.code, REQUEST_RATE))
@@ -150,6 +163,66 @@ class ShopifyConnector(HttpConnection):
             platform=PLATFORM,
             code="no_open_fulfillment_order",
         )
+
+    # ---- stock out ---------------------------------------------------------------
+
+    def list_listings(self) -> Iterator[list[Listing]]:
+        """Pages of the shop's SKU-carrying variants, tied to the location stock is set at."""
+        location_id = self._stock_location()
+        params: dict[str, Any] = {"limit": self.page_size, "fields": LISTING_FIELDS}
+        while True:
+            response, body = self._call("GET", "/products.json", params=params)
+            products = body.get("products") if isinstance(body, dict) else None
+            try:
+                page = listings_of_products(products, location_id)
+            except MappingError as error:
+                # Shopify's own answer was unreadable: a retry is the only cure we have.
+                raise Unavailable(f"products.json: {error}", platform=PLATFORM) from error
+            if page:
+                yield page
+            cursor = _next_page_info(response.headers.get("link", ""))
+            if cursor is None:
+                return
+            params = {"page_info": cursor, "limit": self.page_size, "fields": LISTING_FIELDS}
+
+    def push_stock(self, levels: list[StockLevel]) -> list[StockPushOutcome]:
+        """Set each level with its own set.json call (REST Shopify has no batch)."""
+        return [self._set_level(level) for level in levels]
+
+    def _set_level(self, level: StockLevel) -> StockPushOutcome:
+        listing = level.listing
+        location_id = listing.location_id or self._stock_location()
+        if not (listing.item_id.isdigit() and location_id.isdigit()):
+            refusal = Rejected(f"{listing.sku}: {listing.item_id!r} at {location_id!r} is no "
+                               "Shopify inventory item and location", platform=PLATFORM,
+                               code="not_a_shopify_listing")
+            return StockPushOutcome(listing.sku, level.quantity, error=refusal)
+        request = {"location_id": int(location_id), "inventory_item_id": int(listing.item_id),
+                   "available": level.quantity}
+        try:
+            _, response = self._call("POST", "/inventory_levels/set.json", json=request)
+        except Rejected as refusal:
+            if refusal.code not in REFUSALS_OF_ONE_LEVEL:
+                raise
+            body = refusal.body if isinstance(refusal.body, dict) else None
+            return StockPushOutcome(listing.sku, level.quantity, error=refusal, request=request,
+                                    response=body)
+        return StockPushOutcome(listing.sku, level.quantity, request=request, response=response)
+
+    def _stock_location(self) -> str:
+        """The shop's location for stock: the configured one, else its only active one."""
+        if self._stock_location_id is None:
+            _, body = self._call("GET", "/locations.json")
+            active = [str(location["id"]) for location in _list_in(body, "locations")
+                      if location.get("active") and location.get("id") is not None]
+            if len(active) != 1:
+                # Which location's stock the pipeline owns is the seller's decision.
+                raise Rejected(
+                    f"shop {self.access.code} has {len(active)} active locations; name the one "
+                    "stock is synced to as location_id in its credentials",
+                    platform=PLATFORM, code="choose_location")
+            self._stock_location_id = active[0]
+        return self._stock_location_id
 
     def probe(self) -> None:
         """One cheap authenticated call; raises like any other call."""

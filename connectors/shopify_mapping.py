@@ -1,4 +1,4 @@
-"""A Shopify REST order payload, read: the landed raw order and the internal Order.
+"""Shopify REST payloads, read: the landed raw order, the internal Order, and listings.
 
 Pure functions of the payload, no I/O, so the mapping is tested without HTTP. The status
 table below is the only place that says what a Shopify order state means to us. Every
@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
-from connectors.base import RawOrder
+from connectors.base import Listing, RawOrder
 from oms.domain.errors import MappingError
 from oms.domain.order import Order, OrderLine, OrderStatus, Receiver
 
@@ -233,3 +233,41 @@ def map_order(payload: dict, shop_code: str) -> Order:
         buyer_ref=None if customer_id is None else str(customer_id),
         buyer_note=_text(payload.get("note")) or "",
     )
+
+
+def listings_of_products(products: Any, location_id: str) -> list[Listing]:
+    """The variants of a products.json page that carry a seller SKU, as listings.
+
+    A variant without a SKU is no listing of ours (the seller never tied it to one of
+    their codes) and is left out; a product or variant that cannot be read at all raises
+    MappingError, since leaving it out would hide a listing whose stock we must set.
+    """
+    if not isinstance(products, list):
+        raise MappingError(["products.json answered without a products list"])
+    listings, reasons = [], []
+    for product in products:
+        variants = product.get("variants") if isinstance(product, dict) else None
+        if not isinstance(variants, list):
+            reasons.append(f"product {_product_ref(product)} has no variants list")
+            continue
+        for variant in variants:
+            sku = variant.get("sku") if isinstance(variant, dict) else None
+            if not isinstance(sku, str) or not sku.strip():
+                continue
+            item_id, variant_id = variant.get("inventory_item_id"), variant.get("id")
+            if not isinstance(item_id, int) or not isinstance(variant_id, int):
+                reasons.append(f"variant with SKU {sku!r} lacks its id or inventory_item_id")
+                continue
+            quantity = variant.get("inventory_quantity")
+            listings.append(Listing(
+                sku=sku.strip(), item_id=str(item_id), variant_id=str(variant_id),
+                location_id=location_id,
+                quantity=quantity if isinstance(quantity, int) else None,
+            ))
+    if reasons:
+        raise MappingError(reasons)
+    return listings
+
+
+def _product_ref(product: Any) -> str:
+    return str(product.get("id")) if isinstance(product, dict) else "(not an object)"

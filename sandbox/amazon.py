@@ -14,12 +14,19 @@ speed; every other answer names its usage plan in `x-amzn-RateLimit-Limit`. The 
 is a keyset cursor (the last order served), so an order updated while a caller pages
 drops out without shifting, and so hiding, another one. How an order is dressed for the
 wire lives in `sandbox.amazon_render`, sign-in and tokens in `sandbox.amazon_tokens`.
+
+Listings Items 2021-08-01 serves the seller's SKUs: searchListingsItems pages them (at
+most 20 a page, 1,000 in all, opaque pageToken), getListingsItem reads one, and
+patchListingsItem takes a JSON Patch of `/attributes/fulfillment_availability` that sets
+the DEFAULT channel's quantity; a patch Amazon cannot take is answered 200 INVALID with
+issues, not an HTTP error. Accepted quantities apply at once (Amazon processes them
+within minutes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import secrets
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,10 +37,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from sandbox.amazon_render import (
-    ADDRESS_STATUSES, BEFORE_TOO_RECENT, CONFIRM_INVALID, INVALID_INPUT, MARKETPLACE_BY_COUNTRY,
-    NOT_FOUND, NOT_SHIPPABLE, AmazonError, amazon_order_id, decode_cursor, encode_cursor, iso,
-    marketplace_id, order_item_id, order_status, render_address, render_items, render_order,
-    render_order_2026, serve, shipped_quantities,
+    ADDRESS_STATUSES, BEFORE_TOO_RECENT, CONFIRM_INVALID, DENIED, FULFILLMENT_CHANNEL,
+    GENERIC_PRODUCT_TYPE, INVALID_INPUT, INVALID_QUANTITY_ISSUE, LISTINGS_INVALID,
+    MARKETPLACE_BY_COUNTRY, NOT_FOUND, NOT_SHIPPABLE, PRODUCT_TYPE_ISSUE, UNKNOWN_SKU_ISSUE,
+    AmazonError, amazon_order_id, decode_cursor, encode_cursor, iso, issue, marketplace_id,
+    order_item_id, order_status, product_type_of, render_address, render_items,
+    render_listings_item, render_order, render_order_2026, serve, shipped_quantities, submission,
 )
 from sandbox.amazon_tokens import (  # noqa: F401  tokens' names stay importable from here
     LWA_BAD_CLIENT, Caller, authenticate, authorise_app, create_rdt, lwa_token,
@@ -55,6 +64,9 @@ INCLUDED_DATA_2026 = frozenset({"BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE", "PR
 
 # --- UNVERIFIED (reference [L] or absent): chosen for the simulator.
 ITEMS_PAGE_SIZE = 30  # getOrderItems page size: not documented
+# A sellerId that is not the token's seller is refused like a foreign resource.
+FOREIGN_SELLER = AmazonError(403, "Unauthorized", DENIED,
+                             "The sellerId does not belong to the access token.")
 # Amazon's CarrierCode list is long and changes; these are the values the simulator knows.
 CARRIER_CODES = frozenset({
     "USPS", "UPS", "FedEx", "DHL", "DHL eCommerce", "OnTrac", "Amazon Shipping", "Royal Mail",
@@ -313,9 +325,140 @@ def confirm_shipment(index: OrderIndex, shop: str, order_id: str, body: object) 
         order.updated_at = now
 
 
+# ---- Listings Items 2021-08-01 ----------------------------------------------------------
+
+LISTINGS_PAGE_SIZE, MAX_LISTINGS_PAGE_SIZE = 10, 20  # [H] pageSize default and maximum
+MAX_LISTINGS_PAGEABLE = 1000  # [H] "The maximum number of items (SKUs) ... is 1000"
+INCLUDED_DATA = frozenset({"summaries", "attributes", "issues", "offers",
+                           "fulfillmentAvailability", "procurement", "relationships",
+                           "productTypes"})
+PATCH_OPERATIONS = ("add", "replace", "merge", "delete")  # [H]
+FULFILLMENT_PATH = "/attributes/fulfillment_availability"
+
+
+def seller_id_of(shop: str) -> str:
+    """The shop's selling partner id ("A" and 13 characters), stable for its name."""
+    return "A" + hashlib.sha1(f"seller|{shop}".encode()).hexdigest()[:13].upper()
+
+
+def shop_marketplace(state: SandboxState, shop: str) -> str:
+    with state.lock:
+        orders = state.shop_orders(shop)
+        return marketplace_id(orders[0]) if orders else MARKETPLACE_BY_COUNTRY[MARKET.country]
+
+
+def _listings_caller(state: SandboxState, request: Request, shop: str) -> str:
+    """The marketplace asked for, once the path's sellerId and marketplaceIds check out."""
+    if request.path_params["sellerId"] != seller_id_of(shop):
+        raise FOREIGN_SELLER
+    marketplaces = _list_param(request, "marketplaceIds")
+    if not marketplaces:
+        raise LISTINGS_INVALID.saying("marketplaceIds is required.")
+    listed_in = shop_marketplace(state, shop)
+    return listed_in if listed_in in marketplaces else ""
+
+
+def _included(request: Request, default: str) -> set[str]:
+    included = set(_list_param(request, "includedData")) or {default}
+    if included - INCLUDED_DATA:
+        raise LISTINGS_INVALID.saying(f"Unknown includedData: {sorted(included - INCLUDED_DATA)}.")
+    return included
+
+
+def _quantity(state: SandboxState, shop: str, sku: str) -> int:
+    with state.lock:
+        return state.stock_levels.get(shop, {}).get(sku, 0)
+
+
+def search_listings(state: SandboxState, request: Request, shop: str) -> dict:
+    marketplace = _listings_caller(state, request, shop)
+    included = _included(request, "summaries")
+    try:
+        size = int(request.query_params.get("pageSize", LISTINGS_PAGE_SIZE))
+    except ValueError:
+        size = 0
+    if not 1 <= size <= MAX_LISTINGS_PAGE_SIZE:
+        raise LISTINGS_INVALID.saying(f"pageSize must be 1 - {MAX_LISTINGS_PAGE_SIZE}.")
+    token = request.query_params.get("pageToken")
+    offset = decode_cursor(token, shop, "listings").get("offset") if token else 0
+    if not isinstance(offset, int) or offset < 0:
+        raise LISTINGS_INVALID.saying("Invalid pageToken.")
+    # Listed in one marketplace only: another marketplace finds nothing of this seller's.
+    skus = sorted(state.listed_skus(shop)) if marketplace else []
+    pageable = skus[:MAX_LISTINGS_PAGEABLE]
+    page = pageable[offset : offset + size]
+    answer: dict = {"numberOfResults": len(skus), "items": [
+        render_listings_item(sku, marketplace, _quantity(state, shop, sku), included)
+        for sku in page]}
+    pagination = {}
+    if offset + size < len(pageable):
+        pagination["nextToken"] = encode_cursor(
+            {"shop": shop, "kind": "listings", "offset": offset + size})
+    if offset > 0:
+        pagination["previousToken"] = encode_cursor(
+            {"shop": shop, "kind": "listings", "offset": max(0, offset - size)})
+    if pagination:
+        answer["pagination"] = pagination
+    return answer
+
+
+def get_listing(state: SandboxState, request: Request, shop: str) -> dict:
+    marketplace = _listings_caller(state, request, shop)
+    sku = request.path_params["sku"]
+    if not marketplace or sku not in state.listed_skus(shop):
+        raise NOT_FOUND.saying(f"The SKU {sku} was not found.")
+    return render_listings_item(sku, marketplace, _quantity(state, shop, sku),
+                                _included(request, "summaries"))
+
+
+def _patched_quantity(patches: list) -> tuple[int | None, dict | None]:
+    """The DEFAULT quantity the patches set (None if they set none), or the issue found."""
+    quantity = None
+    for patch in patches:
+        if not isinstance(patch, dict) or patch.get("op") not in PATCH_OPERATIONS \
+                or not isinstance(patch.get("path"), str):
+            raise LISTINGS_INVALID.saying("Each patch needs op (add, replace, merge, delete) "
+                                          "and path.")
+        if patch["path"] != FULFILLMENT_PATH or patch["op"] == "delete":
+            continue  # other attributes are taken and left as they are
+        values = patch.get("value")
+        if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+            raise LISTINGS_INVALID.saying("value must be an array of objects.")
+        for value in values:
+            if value.get("fulfillment_channel_code") != FULFILLMENT_CHANNEL:
+                continue  # another channel (Amazon's own, AFN) is not the seller's to set
+            count = value.get("quantity")
+            if type(count) is not int or count < 0:
+                return None, issue(*INVALID_QUANTITY_ISSUE, ("fulfillment_availability",),
+                                   ("INVALID_ATTRIBUTE",))
+            quantity = count
+    return quantity, None
+
+
+def patch_listing(state: SandboxState, request: Request, shop: str, body: object) -> dict:
+    marketplace = _listings_caller(state, request, shop)
+    sku = request.path_params["sku"]
+    if not isinstance(body, dict) or not isinstance(body.get("productType"), str) \
+            or not isinstance(body.get("patches"), list) or not body["patches"]:
+        raise LISTINGS_INVALID.saying("productType and patches are required.")
+    if not marketplace or sku not in state.listed_skus(shop):
+        return submission(sku, "INVALID", [issue(*UNKNOWN_SKU_ISSUE)])
+    if body["productType"] not in (product_type_of(sku), GENERIC_PRODUCT_TYPE):
+        return submission(sku, "INVALID", [issue(*PRODUCT_TYPE_ISSUE)])
+    quantity, found = _patched_quantity(body["patches"])
+    if found:
+        return submission(sku, "INVALID", [found])
+    if request.query_params.get("mode") == "VALIDATION_PREVIEW":
+        return submission(sku, "VALID", [])
+    if quantity is not None:
+        state.set_stock(shop, sku, quantity)
+    return submission(sku, "ACCEPTED", [])
+
+
 # ---- the router --------------------------------------------------------------------------
 
 ORDER = "/orders/v0/orders/{orderId}"
+LISTINGS = "/listings/2021-08-01/items/{sellerId}"
 # (method, path under /amazon, operation, what it does with (index, request, caller, body))
 ROUTES: tuple[tuple[str, str, str, Callable[..., dict | None]], ...] = (
     ("GET", "/orders/v0/orders", "getOrders",
@@ -332,6 +475,12 @@ ROUTES: tuple[tuple[str, str, str, Callable[..., dict | None]], ...] = (
     ("GET", "/orders/2026-01-01/orders/{orderId}", "getOrder2026",
      lambda index, request, who, _: order_2026(
          index, request, who.shop, request.path_params["orderId"])),
+    ("GET", LISTINGS, "searchListingsItems",
+     lambda index, request, who, _: search_listings(index.state, request, who.shop)),
+    ("GET", LISTINGS + "/{sku}", "getListingsItem",
+     lambda index, request, who, _: get_listing(index.state, request, who.shop)),
+    ("PATCH", LISTINGS + "/{sku}", "patchListingsItem",
+     lambda index, request, who, body: patch_listing(index.state, request, who.shop, body)),
 )
 
 
@@ -342,7 +491,7 @@ def build_router(state: SandboxState) -> APIRouter:
 
     def endpoint(path: str, operation: str, handle: Callable[..., dict | None]):
         async def answer(request: Request) -> Response:
-            body = await _json_body(request) if request.method == "POST" else None
+            body = await _json_body(request) if request.method in ("POST", "PATCH") else None
 
             def work(expired_by_fault: bool) -> dict | None:
                 where = request.url.path.removeprefix("/amazon")
@@ -387,5 +536,5 @@ def register_shop(state: SandboxState, shop: str, now: datetime) -> dict:
     return {
         **credentials,
         "marketplace_id": MARKETPLACE_BY_COUNTRY.get(country, MARKETPLACE_BY_COUNTRY["US"]),
-        "selling_partner_id": "A" + secrets.token_hex(7).upper(),
+        "selling_partner_id": seller_id_of(shop),
     }

@@ -9,6 +9,11 @@ PostalCode and CountryCode. The 2026-01-01 rendering carries only what the conne
 reads back: the order's id, times, channel, items and its packages (tracking numbers).
 Errors are `{errors:[{code,message,details}]}` with the HTTP status Amazon uses, and a
 NextToken is an opaque cursor that carries the listing's filters.
+
+Listings Items 2021-08-01 items (searchListingsItems, getListingsItem) carry the seller
+SKU, a summary per marketplace (ASIN, productType, status) and fulfillmentAvailability
+with the DEFAULT (merchant-fulfilled) quantity; patchListingsItem answers a submission
+{sku, status ACCEPTED|INVALID|VALID, submissionId, issues}.
 """
 
 from __future__ import annotations
@@ -102,7 +107,12 @@ def order_item_id(order: SimOrder, position: int) -> str:
 
 
 def asin(line: SimLine) -> str:
-    return "B0" + _digits(f"asin|{line.sku or line.title}", 8)
+    return asin_of(line.sku or line.title)
+
+
+def asin_of(sku: str) -> str:
+    """The catalogue's ASIN for a seller SKU: Amazon's own id, the same for every seller."""
+    return "B0" + _digits(f"asin|{sku}", 8)
 
 
 # ---- shipping state ------------------------------------------------------------------
@@ -248,12 +258,74 @@ def render_order_2026(order: SimOrder, with_packages: bool) -> dict:
     return rendered
 
 
+# ---- Listings Items 2021-08-01 -------------------------------------------------------
+
+FULFILLMENT_CHANNEL = "DEFAULT"  # [H] merchant-fulfilled quantity
+# A listing was created, and last changed, when the sandbox shop opened.
+LISTED_SINCE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+# --- UNVERIFIED (simulator choices): product types are drawn from a few real ones
+# ("LUGGAGE" is the model's example); a patch must name the listing's own productType or
+# the generic "PRODUCT" (as sellers patching offer-only attributes do, [L]).
+PRODUCT_TYPES = ("LUGGAGE", "HOME", "HEADPHONES", "BEAUTY")
+GENERIC_PRODUCT_TYPE = "PRODUCT"
+# --- end
+
+
+def product_type_of(sku: str) -> str:
+    return PRODUCT_TYPES[int(_digits(f"type|{sku}", 6)) % len(PRODUCT_TYPES)]
+
+
+def render_listings_item(sku: str, marketplace: str, quantity: int, included: set[str]) -> dict:
+    """One Item of searchListingsItems / getListingsItem with the data sets asked for."""
+    item: dict = {"sku": sku}
+    if "summaries" in included:
+        item["summaries"] = [{
+            "marketplaceId": marketplace, "asin": asin_of(sku), "productType": product_type_of(sku),
+            "conditionType": "new_new",
+            "status": ["BUYABLE", "DISCOVERABLE"] if quantity > 0 else ["DISCOVERABLE"],
+            "itemName": sku, "createdDate": iso(LISTED_SINCE), "lastUpdatedDate": iso(LISTED_SINCE),
+        }]
+    if "fulfillmentAvailability" in included:
+        item["fulfillmentAvailability"] = [
+            {"fulfillmentChannelCode": FULFILLMENT_CHANNEL, "quantity": quantity}]
+    if "attributes" in included:
+        item["attributes"] = {"fulfillment_availability": [
+            {"fulfillment_channel_code": FULFILLMENT_CHANNEL, "quantity": quantity,
+             "marketplace_id": marketplace}]}
+    if "issues" in included:
+        item["issues"] = []
+    return item
+
+
+def submission(sku: str, status: str, issues: list[dict]) -> dict:
+    return {"sku": sku, "status": status, "submissionId": uuid.uuid4().hex, "issues": issues}
+
+
+def issue(code: str, message: str, attributes: tuple[str, ...] = (),
+          categories: tuple[str, ...] = ()) -> dict:
+    found = {"code": code, "message": message, "severity": "ERROR"}
+    if attributes:
+        found["attributeNames"] = list(attributes)
+    if categories:
+        found["categories"] = list(categories)
+    return found
+
+
+# [H] the shape and "90000900 The attributes are invalid." are the model's sandbox example;
+# [L] which issue Amazon names for an unknown SKU or a foreign productType.
+INVALID_QUANTITY_ISSUE = ("90000900", "The attributes are invalid.")
+UNKNOWN_SKU_ISSUE = ("4000001", "The SKU is not listed in this marketplace.")
+PRODUCT_TYPE_ISSUE = ("4000002", "The productType does not match the listing's product type.")
+
+
 # ---- errors and other wire pieces ----------------------------------------------------
 
 # Usage plans (rate in requests per second) from the models' operation descriptions [H].
 USAGE_PLANS = {"getOrders": "0.0167", "getOrder": "0.5", "getOrderItems": "0.5",
                "getOrderAddress": "0.5", "confirmShipment": "2.0",
-               "createRestrictedDataToken": "1.0", "getOrder2026": "0.5"}
+               "createRestrictedDataToken": "1.0", "getOrder2026": "0.5",
+               # Listings Items 2021-08-01 [H]
+               "searchListingsItems": "5.0", "getListingsItem": "5.0", "patchListingsItem": "5.0"}
 
 
 @dataclass(frozen=True)
@@ -276,6 +348,7 @@ THROTTLED = AmazonError(429, "QuotaExceeded", "You exceeded your quota for the r
 INVALID_INPUT = AmazonError(400, "InvalidInput", "Invalid Input")  # getOrders sandbox example
 CONFIRM_INVALID = AmazonError(400, "Invalid Input", "Invalid Input")  # confirmShipment example
 RDT_INVALID = AmazonError(400, "InvalidRequest", "Request is missing or has invalid parameters")
+LISTINGS_INVALID = AmazonError(400, "BAD_REQUEST", "Invalid input")  # listings model example
 
 # --- UNVERIFIED (reference [L] or absent): bodies and texts chosen for the simulator.
 MISSING_TOKEN = AmazonError(403, "MissingAuthenticationToken", DENIED)  # code [M], text [L]

@@ -8,6 +8,11 @@ order item per unit, tokens of 30 days refreshed at `/auth/token/refresh` with a
 host is `api.lazada.<country>/rest` (tokens on `auth.lazada.com/rest`); here both sit
 under the sandbox's `/lazada/rest`. How an order is dressed lives in
 `sandbox.lazada_render`.
+
+For stock sync it serves `/products/get` (offset/limit paging, limit ≤ 50, each product
+with its `skus`) and `/product/stock/sellable/update`, whose form field `payload` is the
+documented XML of up to 50 `<Sku>` (ItemId, SkuId, SellerSku, SellableQuantity) that set
+the sellable quantity absolutely.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hmac
 import json
 import secrets
 import uuid
+import xml.etree.ElementTree as ElementTree
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,9 +32,10 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from sandbox.generator import DEFAULT_SKUS
 from sandbox.lazada_render import (  # noqa: F401  STATUS_VALUES re-exported for tests
-    ITEM_IDS_PER_ORDER, RTS_SOURCE, STATUS_VALUES, item_ids, lazada_order_id, render_items,
-    render_order, spoil, status_value, token_body,
+    ITEM_IDS_PER_ORDER, RTS_SOURCE, STATUS_VALUES, item_ids, lazada_order_id, product_item_id,
+    product_sku_id, render_items, render_order, render_product, spoil, status_value, token_body,
 )
 from sandbox.markets import THAILAND
 from sandbox.model import SandboxState, SimOrder
@@ -70,6 +77,25 @@ ORDER_NOT_FOUND = LazadaError("ORDER_NOT_FOUND", "Order not found")
 NOT_SHIPPABLE = LazadaError("ORDER_ITEM_STATUS_INVALID", "Order item status does not allow this")
 UNKNOWN_PROVIDER = LazadaError("INVALID_SHIPMENT_PROVIDER", "Shipment provider is not valid")
 THROTTLE_HTTP_STATUS = 200  # error envelopes come with HTTP 200, throttling included
+# /products/get and /product/stock/sellable/update: codes and messages [H] (the API pages'
+# error tables); that they come with type ISV is UNVERIFIED.
+INVALID_LIMIT = LazadaError("19", "E019: Invalid Limit")
+INVALID_OFFSET = LazadaError("14", "E014: Invalid Offset")
+INVALID_FILTER = LazadaError("36", "E036: Invalid status filter")
+BAD_SKU_LIST = LazadaError("70", "E070: You have corrupt data in your sku seller list.")
+BAD_PAYLOAD = LazadaError("5", "E005: Invalid Request Format")
+EMPTY_PAYLOAD = LazadaError("30", "E030: Empty Request")
+TOO_MANY_SKUS = LazadaError("204", "E204: Too many SKU in one request")
+UPDATE_FAILED = LazadaError("501", "E501: Update product failed")
+MAX_PRODUCT_LIMIT = 50  # [H] /products/get limit
+MAX_PRODUCT_OFFSET = 10_000  # [H]
+MAX_SKUS_PER_STOCK_UPDATE = 50  # [H]
+PRODUCT_FILTERS = ("all", "live", "inactive", "deleted", "pending", "rejected", "sold-out")
+# UNVERIFIED: the `detail` entries of a 501 (Lazada says only that they name the SKU and
+# the cause): {field, message, seller_sku, sku_id}. The SKUs of the payload that were
+# fine are set even though the answer is the 501.
+UNKNOWN_SKU_DETAIL = "SKU_NOT_FOUND"
+NEGATIVE_QUANTITY_DETAIL = "Quantity cannot be negative"
 MAX_ORDER_IDS_PER_ITEMS_CALL = 50  # /orders/items/get order_ids
 DEFAULT_SORT = ("created_at", "DESC")
 # update_after and update_before both include their second.
@@ -84,7 +110,7 @@ TOKEN_PREFIX = "50000"  # Lazada tokens start so in samples; keeps other platfor
 
 
 class Refusal(Exception):
-    def __init__(self, error: LazadaError, detail: str = "", **fill: object) -> None:
+    def __init__(self, error: LazadaError, detail: str | list[dict] = "", **fill: object) -> None:
         super().__init__(error.code)
         self.error, self.detail, self.fill = error, detail, fill
 
@@ -275,6 +301,90 @@ def ready_to_ship(index: OrderIndex, shop: str, params: dict) -> dict:
                              "purchase_order_number": ""} for i in wanted_ids]}
 
 
+# ---- the shop's products ---------------------------------------------------------------
+
+_TITLES = {item.sku: item.title for item in DEFAULT_SKUS}
+
+
+def list_products(index: OrderIndex, shop: str, params: dict) -> dict:
+    wanted = params.get("filter") or ""
+    if wanted not in PRODUCT_FILTERS:
+        raise Refusal(INVALID_FILTER)
+    try:
+        limit, offset = int(params.get("limit") or 10), int(params.get("offset") or 0)
+    except ValueError:
+        raise Refusal(BAD_PARAMETER, "limit and offset are numbers") from None
+    if not 1 <= limit <= MAX_PRODUCT_LIMIT:
+        raise Refusal(INVALID_LIMIT)
+    if not 0 <= offset <= MAX_PRODUCT_OFFSET:
+        raise Refusal(INVALID_OFFSET)
+    skus = index.state.listed_skus(shop)
+    if params.get("sku_seller_list"):
+        try:
+            only = json.loads(params["sku_seller_list"])
+        except ValueError:
+            raise Refusal(BAD_SKU_LIST) from None
+        if not isinstance(only, list):
+            raise Refusal(BAD_SKU_LIST)
+        skus = [sku for sku in skus if sku in only]
+    # Every sandbox product is live with stock or sold out: filters that name other
+    # states find nothing.
+    if wanted not in ("all", "live", "sold-out"):
+        skus = []
+    with index.state.lock:
+        levels = dict(index.state.stock_levels.get(shop, {}))
+    if wanted == "sold-out":
+        skus = [sku for sku in skus if levels.get(sku, 0) == 0]
+    country = _country(index.state, shop)
+    products = [render_product(shop, sku, _TITLES.get(sku, sku), levels.get(sku, 0), country)
+                for sku in skus[offset : offset + limit]]
+    return {"total_products": str(len(skus)), "products": products}
+
+
+def _stock_payload(params: dict) -> list[dict[str, str]]:
+    """The <Sku> entries of a sellable-quantity payload, each as tag -> text."""
+    text = params.get("payload", "").strip()
+    if not text:
+        raise Refusal(EMPTY_PAYLOAD)
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError:
+        raise Refusal(BAD_PAYLOAD) from None
+    entries = root.findall("./Product/Skus/Sku") if root.tag == "Request" else []
+    if not entries:
+        raise Refusal(EMPTY_PAYLOAD)
+    if len(entries) > MAX_SKUS_PER_STOCK_UPDATE:
+        raise Refusal(TOO_MANY_SKUS)
+    return [{child.tag: (child.text or "").strip() for child in entry} for entry in entries]
+
+
+def update_sellable_quantity(index: OrderIndex, shop: str, params: dict) -> dict:
+    entries = _stock_payload(params)
+    by_ids = {(str(product_item_id(shop, sku)), str(product_sku_id(shop, sku))): sku
+              for sku in index.state.listed_skus(shop)}
+    try:  # a payload that cannot be read sets nothing
+        quantities = [int(entry.get("SellableQuantity", "")) for entry in entries]
+    except ValueError:
+        raise Refusal(BAD_PAYLOAD) from None
+    refused = []
+    for entry, quantity in zip(entries, quantities):
+        sku = by_ids.get((entry.get("ItemId", ""), entry.get("SkuId", "")))
+        named = entry.get("SellerSku")
+        cause = None
+        if sku is None or (named and named != sku):
+            cause = ("SkuId", UNKNOWN_SKU_DETAIL)
+        elif quantity < 0:
+            cause = ("SellableQuantity", NEGATIVE_QUANTITY_DETAIL)
+        if cause:
+            refused.append({"field": cause[0], "message": cause[1], "seller_sku": named or "",
+                            "sku_id": entry.get("SkuId", "")})
+        else:
+            index.state.set_stock(shop, sku, quantity)
+    if refused:
+        raise Refusal(UPDATE_FAILED, refused)
+    return {}
+
+
 API_HANDLERS = {
     "/orders/get": list_orders,
     "/order/get": get_order,
@@ -282,6 +392,8 @@ API_HANDLERS = {
     "/orders/items/get": many_order_items,
     "/order/shipment/providers/get": shipment_providers,
     "/order/rts": ready_to_ship,
+    "/products/get": list_products,
+    "/product/stock/sellable/update": update_sellable_quantity,
 }
 TOKEN_PATHS = ("/auth/token/refresh",)
 
@@ -344,7 +456,9 @@ def error_body(refusal: Refusal) -> dict:
     message = error.message.format(**refusal.fill) if refusal.fill else error.message
     body = {"type": error.type, "code": error.code, "message": message,
             "request_id": uuid.uuid4().hex[:13]}
-    if refusal.detail:
+    if isinstance(refusal.detail, list):  # per-SKU causes, as the 501 of a stock update has
+        body["detail"] = refusal.detail
+    elif refusal.detail:
         body["detail"] = [{"message": refusal.detail}]
     return body
 

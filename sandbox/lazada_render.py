@@ -6,11 +6,14 @@ order items. The order's `price` is a decimal string; item prices and fees are n
 the currency rides on the items only. Where the reference is silent (time format of the
 payload, how receivers are masked, which address slot holds what), the choice sits in the
 UNVERIFIED block below. Token answers and the broken payloads of the `malformed` fault
-are dressed here too.
+are dressed here too, and so are the shop's products of /products/get: one product per
+seller SKU, its item_id and SkuId derived from shop and SKU so an order item's shop_sku
+names the same listing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -44,6 +47,43 @@ ORDER_ID_BASE = 400_000_000_000_000
 ITEM_IDS_PER_ORDER = 1000
 # --- end UNVERIFIED
 RTS_SOURCE = "order/rts"  # marks a tracking record written by our /order/rts handler
+# When the sandbox's products were listed, in ms as /products/get's created_time shows it.
+LISTED_SINCE_MS = 1_704_067_200_000
+
+
+def _stable_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:6], "big")
+
+
+def product_item_id(shop: str, sku: str) -> int:
+    return 100_000_000 + _stable_int(f"item|{shop}|{sku}") % 9_900_000_000
+
+
+def product_sku_id(shop: str, sku: str) -> int:
+    return 100_000_000 + _stable_int(f"sku|{shop}|{sku}") % 9_900_000_000
+
+
+def shop_sku(shop: str, sku: str, country: str) -> str:
+    """Lazada's own code of a listing, "<item>_<country>-<sku id>" as order items show it."""
+    return f"{product_item_id(shop, sku)}_{country}-{product_sku_id(shop, sku)}"
+
+
+def render_product(shop: str, sku: str, title: str, quantity: int, country: str) -> dict:
+    """One product of /products/get: ids as strings and times in ms, as the doc sample has."""
+    item_id = product_item_id(shop, sku)
+    return {
+        "item_id": str(item_id), "primary_category": "10000211",
+        "created_time": str(LISTED_SINCE_MS), "updated_time": str(LISTED_SINCE_MS),
+        "status": "Active", "subStatus": "", "trialProduct": "false", "images": "[]",
+        "attributes": {"name": title, "brand": "No Brand"},
+        "skus": [{
+            "SkuId": product_sku_id(shop, sku), "SellerSku": sku,
+            "ShopSku": shop_sku(shop, sku, country), "Status": "active",
+            "quantity": quantity, "Available": quantity,
+            "Url": f"https://www.lazada.sg/products/i{item_id}.html",
+        }],
+        "suspendedSkus": [],
+    }
 
 
 def local_zone(country: str) -> timezone:
@@ -136,7 +176,9 @@ def _item(order: SimOrder, line: SimLine, item_id: int, status: str, tracking: d
     price = _money_number(line.unit_price)
     return {
         "order_item_id": item_id, "order_id": lazada_order_id(order),
-        "sku": line.sku or "", "shop_sku": f"{line.line_id}_{order.country_code}-{line.line_id}",
+        "sku": line.sku or "",
+        "shop_sku": shop_sku(order.shop, line.sku, order.country_code) if line.sku
+        else f"{line.line_id}_{order.country_code}-{line.line_id}",
         "name": line.title, "variation": "", "item_price": price, "paid_price": price,
         "currency": order.currency, "status": status,
         "tracking_code": tracking.get("tracking_number", ""), "tracking_code_pre": "",

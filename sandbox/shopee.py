@@ -7,6 +7,11 @@ most 15 days; get_order_detail takes at most 50 order_sn; ship_order takes exact
 pickup / dropoff / non_integrated; access tokens live 4 hours and refresh tokens 30 days,
 each refresh token once. How an order is dressed, and Shopee's error strings, live in
 `sandbox.shopee_render`.
+
+The product APIs serve the shop's catalogue: get_item_list pages item ids by offset (at
+most 100), get_item_base_info reads up to 50 items (the SKU of an item without models),
+get_model_list the models of one item, and update_stock sets the absolute seller stock
+of up to 50 models of one item, naming refused models in `failure_list`.
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sandbox.markets import SINGAPORE
 from sandbox.model import SandboxState, SimOrder
 from sandbox.shopee_render import (  # noqa: F401  error bodies and rendering, re-exported
-    ALREADY_SHIPPED, BAD_REFRESH, BAD_TIMESTAMP, BAD_WINDOW, EXPIRED_TOKEN, LONG_TRACKING,
-    NEED_PICKUP_SLOT, NEED_TRACKING, NO_ACCESS_TOKEN, NO_PACKAGE_NUMBER_WANTED, NOT_READY_TO_SHIP,
-    ONE_METHOD_ONLY, ORDER_NOT_FOUND, REFRESH_EXPIRED, STALE_TIMESTAMP, THROTTLED, TRACKING_TAKEN,
-    UNKNOWN_TOKEN, UNSUPPORTED_METHOD, WRONG_PARTNER_OR_SHOP, WRONG_SIGN, CHANNELS, ORDER_STATUS,
-    Channel, ShopeeError, bad_parameter, channel_of, order_sn, package_number, render_order,
-    seconds, shipping_parameter_answer, tracking_answer, tracking_number, visible_fields,
+    ALREADY_SHIPPED, BAD_REFRESH, BAD_TIMESTAMP, BAD_WINDOW, EXPIRED_TOKEN, ITEM_NOT_FOUND,
+    ITEM_STATUSES, LISTED_SINCE, LONG_TRACKING, NEED_PICKUP_SLOT, NEED_TRACKING,
+    NEGATIVE_STOCK_REASON, NO_ACCESS_TOKEN, NO_PACKAGE_NUMBER_WANTED, NOT_READY_TO_SHIP,
+    ONE_METHOD_ONLY, ORDER_NOT_FOUND, REFRESH_EXPIRED, STALE_TIMESTAMP, STOCK_UPDATE_FAILED,
+    THROTTLED, TRACKING_TAKEN, UNKNOWN_TOKEN, UNSUPPORTED_METHOD, WRONG_MODEL_REASON,
+    WRONG_PARTNER_OR_SHOP, WRONG_SIGN, CHANNELS, ORDER_STATUS, Channel, ShopeeError,
+    bad_parameter, channel_of, item_has_models, model_id_of, order_sn, package_number,
+    render_item_base, render_model_list, render_order, seconds, shipping_parameter_answer,
+    shop_items, tracking_answer, tracking_number, visible_fields,
 )
 
 PLATFORM = "shopee"
@@ -44,6 +52,8 @@ MAX_WINDOW_SECONDS = 15 * 86400  # [H] get_order_list
 MAX_PAGE_SIZE = 100  # [H]
 MAX_DETAIL_ORDERS = 50  # [H]
 MAX_TRACKING_LENGTH = 64  # [H] ship_order_long_tracking_number
+MAX_BASE_INFO_ITEMS = 50  # [H] get_item_base_info item_id_list [0,50]
+MAX_STOCK_MODELS = 50  # [H] update_stock stock_list "between 1 to 50"
 
 
 # --- UNVERIFIED (reference [L]: Appendix C, "HTTP status codes used for Shopee errors")
@@ -60,13 +70,18 @@ HTTP_STATUS = {"error_sign": 403, "error_auth": 403, "invalid_acceess_token": 40
 # that is not the token's shop, is error_auth "Invalid partner_id or shopid.".
 # A second ship_order for a shipped order answers logistics.package_already_shipped;
 # a path that is no API answers 404 error_not_found.
+# get_item_base_info leaves unknown item ids out and names them in `warning`.
+# update_stock names an unknown model_id or a negative stock in failure_list and sets the
+# item's other models; when no model was set the call fails with
+# error_busi_update_stock_failed and the same failure_list.
 # --- end
 
 
 class Refusal(Exception):
-    def __init__(self, error: ShopeeError) -> None:
+    def __init__(self, error: ShopeeError, response: dict | None = None) -> None:
         super().__init__(error.message)
         self.error = error
+        self.response = response or {}  # what the error answer still carries
 
 
 def sign(partner_key: str, partner_id: str, path: str, timestamp: str,
@@ -245,6 +260,114 @@ def tracking_number_of(book: ShopBook, shop: str, params: dict, body: dict) -> d
         return {"response": tracking_answer(tracking_number(order))}
 
 
+# ---- the shop's items -------------------------------------------------------------------
+
+
+def _listed_items(book: ShopBook, shop: str) -> dict[int, tuple[str, list[str]]]:
+    return shop_items(shop, book.state.listed_skus(shop))
+
+
+def _stock(book: ShopBook, shop: str) -> dict[str, int]:
+    with book.state.lock:
+        return dict(book.state.stock_levels.get(shop, {}))
+
+
+def item_list(book: ShopBook, shop: str, params: dict, body: dict) -> dict:
+    offset, size = _int(params, "offset"), _int(params, "page_size")
+    if not 1 <= size <= MAX_PAGE_SIZE or offset < 0:
+        raise Refusal(bad_parameter(f"page_size should be 1-{MAX_PAGE_SIZE}, offset >= 0"))
+    statuses = [status for status in params.get("item_status", "").split(",") if status]
+    if not statuses or set(statuses) - set(ITEM_STATUSES):
+        raise Refusal(bad_parameter("item_status is invalid"))
+    since, until = _int(params, "update_time_from", 0), _int(params, "update_time_to", 2**62)
+    # Every sandbox item is NORMAL and was last updated when it was listed.
+    shown = "NORMAL" in statuses and since <= LISTED_SINCE <= until
+    ids = list(_listed_items(book, shop)) if shown else []
+    more = offset + size < len(ids)
+    entries = [{"item_id": item_id, "item_status": "NORMAL", "update_time": LISTED_SINCE,
+                "tag": {"kit": False}} for item_id in ids[offset : offset + size]]
+    return {"response": {"item": entries, "total_count": len(ids), "has_next_page": more,
+                         "next_offset": offset + size if more else offset + len(entries)}}
+
+
+def _id_list(text: str, name: str) -> list[int]:
+    """Comma-separated ids, with or without the brackets of the doc's samples."""
+    try:
+        ids = [int(part) for part in text.strip("[] ").replace(" ", ",").split(",") if part]
+    except ValueError:
+        raise Refusal(bad_parameter(f"{name} is invalid")) from None
+    return ids
+
+
+def item_base_info(book: ShopBook, shop: str, params: dict, body: dict) -> dict:
+    wanted = _id_list(params.get("item_id_list", ""), "item_id_list")
+    if not 1 <= len(wanted) <= MAX_BASE_INFO_ITEMS:
+        raise Refusal(bad_parameter(f"item_id_list should have 1-{MAX_BASE_INFO_ITEMS} ids"))
+    items, stock = _listed_items(book, shop), _stock(book, shop)
+    found = [render_item_base(shop, item_id, *items[item_id], stock)
+             for item_id in dict.fromkeys(wanted) if item_id in items]
+    answer: dict = {"response": {"item_list": found}}
+    missing = [item_id for item_id in wanted if item_id not in items]
+    if missing:
+        answer["warning"] = [f"item_id {item_id} is not found" for item_id in missing]
+    return answer
+
+
+def model_list(book: ShopBook, shop: str, params: dict, body: dict) -> dict:
+    item_id = _int(params, "item_id")
+    listed = _listed_items(book, shop).get(item_id)
+    if listed is None:
+        raise Refusal(ITEM_NOT_FOUND)
+    item, skus = listed
+    if not item_has_models(item):
+        return {"response": {"tier_variation": [], "model": []}}
+    return {"response": render_model_list(shop, skus, _stock(book, shop))}
+
+
+def _stock_entries(body: dict) -> tuple[int, list[tuple[int, int]]]:
+    """item_id and (model_id, stock) pairs of an update_stock body, or an error_param."""
+    item_id, entries = body.get("item_id"), body.get("stock_list")
+    if not isinstance(item_id, int) or isinstance(item_id, bool):
+        raise Refusal(bad_parameter("item_id is required"))
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_STOCK_MODELS:
+        raise Refusal(bad_parameter(f"stock_list should have 1-{MAX_STOCK_MODELS} entries"))
+    pairs = []
+    for entry in entries:
+        model_id = entry.get("model_id", 0) if isinstance(entry, dict) else None
+        stocks = entry.get("seller_stock") if isinstance(entry, dict) else None
+        if not isinstance(model_id, int) or not isinstance(stocks, list) or not stocks or not all(
+                isinstance(s, dict) and type(s.get("stock")) is int for s in stocks):
+            raise Refusal(bad_parameter("stock_list entries need model_id and seller_stock.stock"))
+        pairs.append((model_id, sum(s["stock"] for s in stocks)))
+    if len({model_id for model_id, _ in pairs}) != len(pairs):
+        raise Refusal(ShopeeError("error_param", "Repeat model_id."))
+    return item_id, pairs
+
+
+def update_stock(book: ShopBook, shop: str, params: dict, body: dict) -> dict:
+    item_id, pairs = _stock_entries(body)
+    listed = _listed_items(book, shop).get(item_id)
+    if listed is None:
+        raise Refusal(ITEM_NOT_FOUND)
+    item, skus = listed
+    sku_of_model = ({model_id_of(shop, sku): sku for sku in skus} if item_has_models(item)
+                    else {0: skus[0]})
+    failures, successes = [], []
+    for model_id, stock in pairs:
+        sku = sku_of_model.get(model_id)
+        if sku is None:
+            failures.append({"model_id": model_id, "failed_reason": WRONG_MODEL_REASON})
+        elif stock < 0:
+            failures.append({"model_id": model_id, "failed_reason": NEGATIVE_STOCK_REASON})
+        else:
+            book.state.set_stock(shop, sku, stock)
+            successes.append({"model_id": model_id, "location_id": "", "stock": stock})
+    answer = {"failure_list": failures, "success_list": successes}
+    if not successes:
+        raise Refusal(STOCK_UPDATE_FAILED, response=answer)
+    return {"response": answer}
+
+
 def refresh_access_token(state: SandboxState, params: dict, body: dict) -> dict:
     if str(body.get("partner_id", "")) != params.get("partner_id"):
         raise Refusal(bad_parameter("partner_id in body does not match the query"))
@@ -303,7 +426,7 @@ def authenticate(state: SandboxState, api_path: str, params: dict, public: bool,
 def error_response(refusal: Refusal) -> JSONResponse:
     error = refusal.error
     body = {"request_id": uuid.uuid4().hex, "error": error.error, "message": error.message,
-            "response": {}}
+            "response": refusal.response}
     return JSONResponse(body, status_code=HTTP_STATUS.get(error.error, 200))
 
 
@@ -331,11 +454,18 @@ def build_router(state: SandboxState) -> APIRouter:
         ("GET", "/api/v2/logistics/get_tracking_number"): tracking_number_of,
         ("POST", "/api/v2/logistics/ship_order"):
             lambda b, s, p, body: ship_order(b, s, p, body, taken),
+        ("GET", "/api/v2/product/get_item_list"): item_list,
+        ("GET", "/api/v2/product/get_item_base_info"): item_base_info,
+        ("GET", "/api/v2/product/get_model_list"): model_list,
+        ("POST", "/api/v2/product/update_stock"): update_stock,
     }
 
     @router.api_route(ROUTE_PREFIX + API_PREFIX + "/{api:path}", methods=["GET", "POST"])
     async def shopee_api(api: str, request: Request) -> Response:
-        api_path, params = f"{API_PREFIX}/{api}", dict(request.query_params)
+        # A repeated parameter (item_status=NORMAL&item_status=UNLIST) arrives joined by commas.
+        query = request.query_params
+        api_path = f"{API_PREFIX}/{api}"
+        params = {name: ",".join(query.getlist(name)) for name in query}
         fault = state.faults.take(PLATFORM)
         kind = fault.kind if fault else None
         if kind == "latency":

@@ -1,9 +1,15 @@
-"""The Shopee simulator's wire vocabulary: order_sn, statuses, channels, masks, error bodies.
+"""The Shopee simulator's wire vocabulary: order_sn, statuses, channels, masks, error bodies,
+and the shop's items and models.
 
 Shopee v2 (reference §3.5) sends unix-second times, money as floats in the order's own
 currency, one status string, and a recipient address that is masked for most markets
 (all "****" for Taiwan). `render_order` builds the full detail object; the simulator keeps
 only the default fields plus those a caller names in `response_optional_fields`.
+
+A shop's listings are items; an item with variations has models, each with its own
+`model_sku`, an item without them carries the SKU as `item_sku` (model_id 0). Orders
+and the product APIs derive item and model ids alike from the shop and the SKU, so an
+order line names the model the listing shows.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from sandbox.generator import DEFAULT_SKUS
 from sandbox.model import SimLine, SimOrder
 
 # neutral status -> the order_status Shopee shows (reference §3.4 enum)
@@ -117,6 +124,13 @@ LONG_TRACKING = ShopeeError("logistics.ship_order_long_tracking_number",
 TRACKING_TAKEN = ShopeeError(
     "logistics.error_param",
     "The tracking number has been used by other orders, please fill in a valid one.")
+ITEM_NOT_FOUND = ShopeeError("error_item_not_found", "Item_id is not found.")
+STOCK_UPDATE_FAILED = ShopeeError(
+    "error_busi_update_stock_failed",
+    "Update stock failed, please check failure_list for detailed reason")
+# [L] the failed_reason texts of update_stock's failure_list are the sandbox's own.
+WRONG_MODEL_REASON = "Wrong model_id."
+NEGATIVE_STOCK_REASON = "Stock should be larger than or equal to 0."
 NEED_PICKUP_SLOT = ShopeeError("logistics.ship_order_need_address_pickup_time",
                                "Parameter address_id and pickup_time_id are required.")
 ORDER_NOT_FOUND = ShopeeError("logistics.error_order_not_found", "Order is not found.")
@@ -206,18 +220,84 @@ def recipient_address(order: SimOrder) -> dict:
     }
 
 
+# ---- the shop's items and models ------------------------------------------------------
+
+# --- UNVERIFIED (simulator choices): how SKUs gather into items.
+# The generator's catalogue is products in four variants ("保温杯 白色", "保温杯 黑色"...):
+# each product is an item whose variants are its models. Any other SKU is an item of its
+# own, and half of those have one model (the SKU on the model), half none (on the item).
+_PRODUCT_OF_SKU = {item.sku: item.title.split(" ")[0] for item in DEFAULT_SKUS}
+_CATALOGUE_PRODUCTS = frozenset(_PRODUCT_OF_SKU.values())
+ITEM_STATUSES = ("NORMAL", "BANNED", "UNLIST", "REVIEWING", "SELLER_DELETE", "SHOPEE_DELETE")
+LISTED_SINCE = 1_704_067_200  # 2024-01-01: every sandbox item's create and update time
+# --- end
+
+
+def item_of(sku: str) -> str:
+    """The key of the item a SKU (or, for a line without one, a title) is listed under."""
+    return _PRODUCT_OF_SKU.get(sku, sku)
+
+
+def item_has_models(item: str) -> bool:
+    return item in _CATALOGUE_PRODUCTS or _stable_int(f"models|{item}") % 2 == 0
+
+
+def item_id_of(shop: str, item: str) -> int:
+    return _stable_int(f"item|{shop}|{item}") % 10**10
+
+
+def model_id_of(shop: str, sku: str) -> int:
+    return _stable_int(f"model|{shop}|{sku}") % 10**10
+
+
+def shop_items(shop: str, skus: list[str]) -> dict[int, tuple[str, list[str]]]:
+    """item_id -> (item key, its SKUs), items in the order their first SKU was listed."""
+    items: dict[int, tuple[str, list[str]]] = {}
+    for sku in skus:
+        item = item_of(sku)
+        items.setdefault(item_id_of(shop, item), (item, []))[1].append(sku)
+    return items
+
+
+def _stock_info(stock: int) -> dict:
+    # One seller warehouse without a location id, as shops without multi-warehouse have.
+    return {"summary_info": {"total_reserved_stock": 0, "total_available_stock": stock},
+            "seller_stock": [{"location_id": "", "stock": stock, "if_saleable": True}]}
+
+
+def render_item_base(shop: str, item_id: int, item: str, skus: list[str],
+                     stock: dict[str, int]) -> dict:
+    """One entry of get_item_base_info: the item's SKU and stock when it has no models."""
+    has_models = item_has_models(item)
+    base = {"item_id": item_id, "item_name": item, "item_status": "NORMAL",
+            "item_sku": "" if has_models else skus[0], "has_model": has_models,
+            "create_time": LISTED_SINCE, "update_time": LISTED_SINCE}
+    if not has_models:
+        base["stock_info_v2"] = _stock_info(stock.get(skus[0], 0))
+    return base
+
+
+def render_model_list(shop: str, skus: list[str], stock: dict[str, int]) -> dict:
+    """get_model_list's answer: one tier of variations, one model per SKU."""
+    options = [{"option": sku} for sku in skus]
+    models = [{"model_id": model_id_of(shop, sku), "model_sku": sku, "tier_index": [position],
+               "model_status": "MODEL_NORMAL", "promotion_id": 0, "has_promotion": False,
+               "stock_info_v2": _stock_info(stock.get(sku, 0))}
+              for position, sku in enumerate(skus)]
+    return {"tier_variation": [{"name": "Variation", "option_list": options}], "model": models}
+
+
 # ---- the order payload ---------------------------------------------------------------
 
 
-def render_item(line: SimLine) -> dict:
+def render_item(line: SimLine, shop: str) -> dict:
     key = line.sku or line.title
-    item_id = _stable_int(f"item|{key}") % 10**10
-    # Half the listings have models (variations): the seller's SKU then sits on the model.
-    has_models = _stable_int(f"models|{key}") % 2 == 0
+    item = item_of(key)
+    has_models = item_has_models(item)
     return {
-        "item_id": item_id, "item_name": line.title,
+        "item_id": item_id_of(shop, item), "item_name": line.title,
         "item_sku": "" if has_models else (line.sku or ""),
-        "model_id": _stable_int(f"model|{key}") % 10**10 if has_models else 0,
+        "model_id": model_id_of(shop, key) if has_models else 0,
         "model_name": "Default" if has_models else "",
         "model_sku": (line.sku or "") if has_models else "",
         "model_quantity_purchased": line.quantity,
@@ -225,7 +305,7 @@ def render_item(line: SimLine) -> dict:
         "model_discounted_price": float(line.unit_price),
         "wholesale": False, "weight": 0.3, "add_on_deal": False, "main_item": False,
         "add_on_deal_id": 0, "promotion_type": "", "promotion_id": 0,
-        "order_item_id": item_id, "promotion_group_id": 0,
+        "order_item_id": item_id_of(shop, item), "promotion_group_id": 0,
         "image_info": {"image_url": ""},
     }
 
@@ -234,7 +314,7 @@ def render_order(order: SimOrder) -> dict:
     """Every field this simulator knows for one order, optional ones included."""
     status, channel = order.status, channel_of(order)
     paid = status in ("paid", "shipped", "delivered")
-    items = [render_item(line) for line in order.lines]
+    items = [render_item(line, order.shop) for line in order.lines]
     body = {
         "order_sn": order_sn(order), "region": order.country_code, "currency": order.currency,
         "cod": False, "order_status": ORDER_STATUS[status], "message_to_seller": order.note,

@@ -1,4 +1,4 @@
-"""Shopify Admin REST simulator: orders, fulfillment orders and fulfillments.
+"""Shopify Admin REST simulator: orders, fulfillment orders, fulfillments and inventory.
 
 The sandbox is one host, so a shop is addressed by a path prefix:
 `{sandbox}/shopify/{shop}/admin/api/{version}/...` stands for
@@ -7,12 +7,22 @@ REST Admin API as described in reference/marketplace-apis.md §1: the access-tok
 and its 401 body, cursor pagination through the `Link` header, the call-limit header.
 How an order looks on the wire lives in `sandbox.shopify_render`.
 
+Stock sync rides on three more REST resources: `products.json` (each variant with its
+seller SKU and `inventory_item_id`, cursor-paged like orders), `locations.json` and
+`inventory_levels/set.json`, which sets the absolute `available` quantity of one
+inventory item at one location.
+
 Choices the reference leaves open, each made in one place below:
 - the call-limit bucket is reported on every response but only an armed `rate_limit`
   fault answers 429, so test runs never depend on how fast the machine is;
 - a listing is fixed when its first page is served (`_Listings`): later pages slice it,
   so paging costs what a page costs. Orders that change meanwhile keep their place and
-  show their new content; a repeated order is still served twice.
+  show their new content; a repeated order is still served twice;
+- products are sorted by id and paged by offset inside the cursor: the catalogue only
+  grows at its end, so nothing shifts while a client pages;
+- set.json refuses a negative `available` (the GraphQL twin inventorySetQuantities has
+  INVALID_QUANTITY_NEGATIVE) and an inventory item or location the shop does not have,
+  each with 422 and an `errors` body whose wording is the sandbox's own.
 """
 
 from __future__ import annotations
@@ -25,12 +35,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from sandbox.generator import DEFAULT_SKUS
 from sandbox.model import Fault, SandboxState, SimOrder, SimToken
 # render_order, render_fulfillment_order and financial_status are re-exported: callers
 # (and tests) know them from this module.
@@ -38,16 +50,21 @@ from sandbox.shopify_render import (
     FULFILLABLE_SIM_STATUSES,
     ID_FACTOR,
     SHOP_TIMEZONE,
+    SHOP_LOCATION_ID,
     PageSpot,
     aware,
     broken_copy,
     decode_cursor,
+    inventory_item_id_of,
     is_closed,
     link_header,
     render_fulfillment,
     render_fulfillment_order,
     render_fulfillments,
+    render_inventory_level,
+    render_location,
     render_order,
+    render_product,
 )
 
 API_VERSION = "2025-01"
@@ -77,6 +94,12 @@ INVALID_PAGE_INFO_BODY = {"errors": {"page_info": "Invalid value."}}  # [M] seen
 LIMIT_OUT_OF_RANGE_BODY = {"errors": {"limit": "Invalid value. Must be between 1 and 250."}}
 MISSING_FULFILLMENT_BODY = {"errors": {"fulfillment": "Required parameter missing or invalid"}}
 CLOSED_FULFILLMENT_ORDER_ERROR = "Fulfillment order {id} has an unfulfillable status= closed."
+# [L] wording of the inventory_levels/set.json refusals (the 422 status is [M]).
+NEGATIVE_AVAILABLE_BODY = {"errors": {"available": ["must be greater than or equal to 0"]}}
+UNKNOWN_INVENTORY_ITEM_BODY = {"errors": ["Inventory item does not exist"]}
+UNKNOWN_LOCATION_BODY = {"errors": ["Location does not exist"]}
+MISSING_INVENTORY_LEVEL_BODY = {
+    "errors": {"inventory_item_id": "Required parameter missing or invalid"}}
 SERVER_ERROR_STATUS = 503
 SERVER_ERROR_BODY = {"errors": "Service Unavailable"}
 
@@ -88,6 +111,7 @@ STATUS_FILTERS: dict[str, Callable[[SimOrder], bool]] = {
     "cancelled": lambda order: order.status == "cancelled",
     "any": lambda order: True,
 }
+_CATALOGUE = {item.sku: item for item in DEFAULT_SKUS}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_SECOND = timedelta(seconds=1)
 
@@ -225,6 +249,41 @@ def _read_list_request(params: Any) -> tuple[int, dict[str, str], int, str | Non
     if offset < 0 or not all(isinstance(value, str) for value in filters.values()):
         raise _BadRequest(INVALID_PAGE_INFO_BODY)
     return limit, filters, offset, listing_id
+
+
+# ---------------------------------------------------------------- the shop's products
+
+
+def _products(state: SandboxState, shop: str) -> list[dict]:
+    """Every product of the shop, one per listed SKU, sorted by id as Shopify pages them."""
+    skus = state.listed_skus(shop)
+    with state.lock:
+        levels = dict(state.stock_levels.get(shop, {}))
+    products = []
+    for sku in skus:
+        # The generator keeps the prices of SKUs outside its catalogue to itself.
+        item = _CATALOGUE.get(sku)
+        title, price = (item.title, item.price) if item else (sku, Decimal("0"))
+        products.append(render_product(shop, sku, title, levels.get(sku, 0), price))
+    return sorted(products, key=lambda product: product["id"])
+
+
+def _sku_of_inventory_item(state: SandboxState, shop: str, inventory_item_id: int) -> str | None:
+    return next((sku for sku in state.listed_skus(shop)
+                 if inventory_item_id_of(shop, sku) == inventory_item_id), None)
+
+
+def _read_inventory_level(raw_body: bytes) -> tuple[int, int, int]:
+    """location_id, inventory_item_id and available of a set.json body, or _BadRequest."""
+    try:
+        body = json.loads(raw_body)
+        values = [body[name] for name in ("location_id", "inventory_item_id", "available")]
+    except (ValueError, KeyError, TypeError):
+        raise _BadRequest(MISSING_INVENTORY_LEVEL_BODY) from None
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+        raise _BadRequest(MISSING_INVENTORY_LEVEL_BODY)
+    location_id, inventory_item_id, available = values
+    return location_id, inventory_item_id, available
 
 
 # ---------------------------------------------------------------- the HTTP side
@@ -400,5 +459,59 @@ def build_router(state: SandboxState) -> APIRouter:
         # Read the body here, then work in a thread: a latency fault sleeps.
         raw_body = await request.body()
         return await run_in_threadpool(fulfil, shop, request, raw_body)
+
+    @router.get(PREFIX + "/products.json")
+    def list_products(shop: str, version: str, request: Request) -> Response:
+        refusal, fault = door.admit(request, shop)
+        if refusal:
+            return refusal
+        params = request.query_params
+        try:
+            limit, _, offset, _ = _read_list_request(params)
+        except _BadRequest as bad:
+            return door.reply(shop, 400, bad.body)
+        products = _products(state, shop)
+        fields = params.get("fields")
+        wanted = {name.strip() for name in fields.split(",")} if fields else None
+        page = [{key: value for key, value in product.items() if wanted is None or key in wanted}
+                for product in products[offset : offset + limit]]
+        if is_malformed(fault) and page:
+            page[0]["variants"] = "[variants unavailable]"
+        here = PageSpot({}, None, offset, limit, fields)
+        url = f"{str(request.base_url).rstrip('/')}/shopify/{shop}/admin/api/{version}/products.json"
+        link = link_header(url, here, len(products))
+        return door.reply(shop, 200, {"products": page}, {"Link": link} if link else None)
+
+    @router.get(PREFIX + "/locations.json")
+    def list_locations(shop: str, version: str, request: Request) -> Response:
+        refusal, fault = door.admit(request, shop)
+        if refusal:
+            return refusal
+        return door.reply(shop, 200, {"locations": [render_location()]},
+                          garble=is_malformed(fault))
+
+    def set_inventory_level(shop: str, request: Request, raw_body: bytes) -> Response:
+        refusal, fault = door.admit(request, shop)
+        if refusal:
+            return refusal
+        try:
+            location_id, inventory_item_id, available = _read_inventory_level(raw_body)
+        except _BadRequest as bad:
+            return door.reply(shop, 400, bad.body)
+        if location_id != SHOP_LOCATION_ID:
+            return door.reply(shop, 422, UNKNOWN_LOCATION_BODY)
+        sku = _sku_of_inventory_item(state, shop, inventory_item_id)
+        if sku is None:
+            return door.reply(shop, 422, UNKNOWN_INVENTORY_ITEM_BODY)
+        if available < 0:
+            return door.reply(shop, 422, NEGATIVE_AVAILABLE_BODY)
+        state.set_stock(shop, sku, available)
+        level = render_inventory_level(inventory_item_id, available, datetime.now(timezone.utc))
+        return door.reply(shop, 200, {"inventory_level": level}, garble=is_malformed(fault))
+
+    @router.post(PREFIX + "/inventory_levels/set.json")
+    async def set_inventory(shop: str, version: str, request: Request) -> Response:
+        raw_body = await request.body()
+        return await run_in_threadpool(set_inventory_level, shop, request, raw_body)
 
     return router

@@ -7,7 +7,9 @@ their `_set` twins, times as ISO-8601 with the shop's offset, int64 ids.
 Choices the reference leaves open, each made in one place below:
 - the district of a Chinese address travels in `address2` (`_address`);
 - an order counts as closed once delivered or cancelled (`is_closed`);
-- a cancelled order with an odd id was paid, then refunded (`_was_paid_before_cancel`).
+- a cancelled order with an odd id was paid, then refunded (`_was_paid_before_cancel`);
+- each catalogue SKU is a product with one variant, and its ids derive from shop and SKU
+  (`variant_id_of` and kin), so an order's line and the listing show the same variant.
 
 Rendering runs for every order of every page, so values that repeat across orders
 (money strings, derived ids) are cached and each order's times are formatted once.
@@ -28,6 +30,8 @@ from sandbox.model import SimOrder
 
 SHOP_TIMEZONE = timezone(timedelta(hours=8))  # sandbox shops sell in China
 SHOP_LOCATION_ID = 655441491
+# When the sandbox shop's products were listed; products carry no history of their own.
+LISTED_SINCE = datetime(2024, 1, 1, tzinfo=timezone.utc)
 # Fulfillment and fulfillment-order ids are order id * 100 (+ n), so a fulfillment
 # order id leads back to its order without another table.
 ID_FACTOR = 100
@@ -130,8 +134,8 @@ def _line_items(order: SimOrder) -> list[dict]:
         variant_key = line.sku or line.title
         items.append({
             "id": line_id, "admin_graphql_api_id": f"gid://shopify/LineItem/{line_id}",
-            "variant_id": _stable_id("variant:" + variant_key),
-            "product_id": _stable_id("product:" + line.title),
+            "variant_id": variant_id_of(order.shop, variant_key),
+            "product_id": product_id_of(order.shop, variant_key),
             "sku": line.sku, "title": line.title, "name": line.title, "variant_title": None,
             "vendor": None, "quantity": line.quantity,
             "current_quantity": 0 if cancelled else line.quantity,
@@ -243,6 +247,65 @@ def render_fulfillment_order(order: SimOrder) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- the shop's products
+
+
+def product_id_of(shop: str, sku: str) -> int:
+    return _stable_id(f"product:{shop}:{sku}")
+
+
+def variant_id_of(shop: str, sku: str) -> int:
+    return _stable_id(f"variant:{shop}:{sku}")
+
+
+def inventory_item_id_of(shop: str, sku: str) -> int:
+    return _stable_id(f"inventory_item:{shop}:{sku}")
+
+
+def render_product(shop: str, sku: str, title: str, available: int, price: Decimal) -> dict:
+    """A products.json product: one variant carrying the seller SKU and its inventory item.
+
+    `inventory_quantity` is the variant's stock summed over locations; the sandbox shop
+    has one location, so it is what the last inventory_levels/set.json set there.
+    """
+    product_id, variant_id = product_id_of(shop, sku), variant_id_of(shop, sku)
+    created = _time(LISTED_SINCE)
+    return {
+        "id": product_id, "admin_graphql_api_id": f"gid://shopify/Product/{product_id}",
+        "title": title, "vendor": shop, "product_type": "", "handle": f"product-{product_id}",
+        "status": "active", "created_at": created, "updated_at": created,
+        "published_at": created, "tags": "",
+        "variants": [{
+            "id": variant_id, "admin_graphql_api_id": f"gid://shopify/ProductVariant/{variant_id}",
+            "product_id": product_id, "title": "Default Title", "position": 1,
+            "price": _money(price), "sku": sku, "option1": "Default Title",
+            "inventory_item_id": inventory_item_id_of(shop, sku),
+            "inventory_management": "shopify", "inventory_policy": "deny",
+            "inventory_quantity": available, "old_inventory_quantity": available,
+            "fulfillment_service": "manual", "requires_shipping": True, "taxable": False,
+            "created_at": created, "updated_at": created,
+        }],
+    }
+
+
+def render_location() -> dict:
+    """The sandbox shop's one location, the one its fulfillment orders ship from."""
+    return {
+        "id": SHOP_LOCATION_ID, "admin_graphql_api_id": f"gid://shopify/Location/{SHOP_LOCATION_ID}",
+        "name": "Main warehouse", "address1": None, "city": None, "country_code": "CN",
+        "active": True, "legacy": False, "localized_country_name": "China",
+    }
+
+
+def render_inventory_level(inventory_item_id: int, available: int, now: datetime) -> dict:
+    return {
+        "inventory_item_id": inventory_item_id, "location_id": SHOP_LOCATION_ID,
+        "available": available, "updated_at": _time(now),
+        "admin_graphql_api_id": (f"gid://shopify/InventoryLevel/{SHOP_LOCATION_ID}"
+                                 f"?inventory_item_id={inventory_item_id}"),
+    }
+
+
 def broken_copy(order_json: dict) -> dict:
     """The `malformed` fault: one order arrives without its id and with garbled line items."""
     broken = {key: value for key, value in order_json.items() if key != "id"}
@@ -277,19 +340,19 @@ def decode_cursor(token: str) -> tuple[dict[str, str], int, str | None]:
     return dict(data["filters"]), int(data["offset"]), str(listing_id) if listing_id else None
 
 
-def link_header(orders_url: str, here: PageSpot, total: int) -> str | None:
+def link_header(list_url: str, here: PageSpot, total: int) -> str | None:
     """The `Link` header of a page: next and previous pages, None when there are neither."""
     links = []
     if here.offset + here.limit < total:
-        links.append(_page_link(orders_url, here, here.offset + here.limit, "next"))
+        links.append(_page_link(list_url, here, here.offset + here.limit, "next"))
     if here.offset > 0:
-        links.append(_page_link(orders_url, here, max(0, here.offset - here.limit), "previous"))
+        links.append(_page_link(list_url, here, max(0, here.offset - here.limit), "previous"))
     return ", ".join(links) or None
 
 
-def _page_link(orders_url: str, here: PageSpot, offset: int, rel: str) -> str:
+def _page_link(list_url: str, here: PageSpot, offset: int, rel: str) -> str:
     cursor = encode_cursor(here.filters, offset, here.listing_id)
     query = {"page_info": cursor, "limit": here.limit}
     if here.fields:
         query["fields"] = here.fields
-    return f'<{orders_url}?{urlencode(query)}>; rel="{rel}"'
+    return f'<{list_url}?{urlencode(query)}>; rel="{rel}"'
