@@ -371,7 +371,8 @@ class AmazonConnector(HttpConnection):
     def _patch_quantity(self, seller: str, level: StockLevel) -> StockPushOutcome:
         sku = level.listing.sku
         request = {
-            "productType": self._product_types.get(sku, GENERIC_PRODUCT_TYPE),
+            # The stored listing carries it; a connector that listed the SKU itself knows it too.
+            "productType": level.listing.product_type or self._product_types.get(sku, GENERIC_PRODUCT_TYPE),
             "patches": [{
                 "op": QUANTITY_PATCH_OPERATION, "path": "/attributes/fulfillment_availability",
                 "value": [{"fulfillment_channel_code": FULFILLMENT_CHANNEL,

@@ -268,8 +268,9 @@ def listing_of_item(item: object, marketplace_id: str) -> tuple[Listing, str | N
                      if isinstance(a, dict) and a.get("fulfillmentChannelCode") == FULFILLMENT_CHANNEL
                      and isinstance(a.get("quantity"), int)), None)
     product_type = summary.get("productType")
-    return (Listing(sku=sku, item_id=str(summary.get("asin") or ""), quantity=quantity),
-            product_type if isinstance(product_type, str) and product_type else None)
+    product_type = product_type if isinstance(product_type, str) and product_type else None
+    return (Listing(sku=sku, item_id=str(summary.get("asin") or ""), quantity=quantity,
+                    product_type=product_type or ""), product_type)
 
 
 def submission_issues(answer: dict) -> str:

@@ -157,6 +157,9 @@ class Listing:
     variant_id: str = ""
     location_id: str = ""
     quantity: int | None = None  # what the platform shows as sellable now, when it says
+    # The platform's product type where a stock update must name it (Amazon's
+    # productType, which patchListingsItem requires); "" elsewhere.
+    product_type: str = ""
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def _levels_to_push(shop_code: str, only_skus: list[str] | None, full: bool,
         if not full and item.pushed_quantity == quantity and item.failures == 0:
             summary.unchanged += 1
             continue
-        listing = Listing(item.sku, item.item_id, item.variant_id, item.location_id)
+        listing = Listing(item.sku, item.item_id, item.variant_id, item.location_id, product_type=item.product_type)
         levels.append((item.id, StockLevel(listing, quantity)))
     return levels
 

@@ -23,6 +23,7 @@ class StoredListing:
     item_id: str
     variant_id: str
     location_id: str
+    product_type: str
     pushed_quantity: int | None
     failures: int
 
@@ -35,11 +36,12 @@ def save_listings(conn: Connection, shop_code: str, found: list, seen_at: dateti
         statement = statement.on_conflict_do_update(
             index_elements=["shop_code", "item_id", "variant_id", "location_id"],
             set_={"sku": statement.excluded.sku, "platform_quantity": statement.excluded.platform_quantity,
-                  "seen_at": statement.excluded.seen_at},
+                  "product_type": statement.excluded.product_type, "seen_at": statement.excluded.seen_at},
         )
         conn.execute(statement, [
             {"shop_code": shop_code, "sku": item.sku, "item_id": item.item_id, "variant_id": item.variant_id,
-             "location_id": item.location_id, "platform_quantity": item.quantity, "failures": 0, "seen_at": seen_at}
+             "location_id": item.location_id, "product_type": item.product_type,
+             "platform_quantity": item.quantity, "failures": 0, "seen_at": seen_at}
             for item in found
         ])
     conn.execute(delete(listings).where(listings.c.shop_code == shop_code, listings.c.seen_at < seen_at))
@@ -53,7 +55,7 @@ def listings_age(conn: Connection, shop_code: str) -> datetime | None:
 
 def shop_listings(conn: Connection, shop_code: str) -> list[StoredListing]:
     query = (select(listings.c.id, listings.c.sku, listings.c.item_id, listings.c.variant_id, listings.c.location_id,
-                    listings.c.pushed_quantity, listings.c.failures)
+                    listings.c.product_type, listings.c.pushed_quantity, listings.c.failures)
              .where(listings.c.shop_code == shop_code).order_by(listings.c.sku, listings.c.id))
     return [StoredListing(**row._mapping) for row in conn.execute(query)]
 

@@ -311,6 +311,7 @@ listings = Table(
     Column("item_id", String(128), nullable=False),
     Column("variant_id", String(128), nullable=False, default=""),
     Column("location_id", String(128), nullable=False, default=""),
+    Column("product_type", String(64), nullable=False, default=""),  # Amazon's productType
     Column("platform_quantity", Integer),  # what the platform said when listed
     Column("pushed_quantity", Integer),  # the last quantity the platform accepted
     Column("pushed_at", UTCDateTime),

@@ -166,3 +166,13 @@ def test_a_stock_push_that_keeps_failing_is_kept_alerted_and_sent_once_the_platf
     assert sandbox.state.stock_levels[shop]["SKU-0001"] == 3
     incident = rows(db, select(alert_incidents).where(alert_incidents.c.kind == "stock-sync"))
     assert incident[0]["resolved_at"] is not None
+
+
+def test_amazon_stock_is_patched_with_the_product_type_its_listing_was_read_with(db, add_shop, sandbox, stock_levels):
+    shop = add_shop("amazon", orders=0)
+    stock_levels({"SKU-0003": 9})
+    results = sync_stock(full=True)
+    assert results[shop].refused == 0 and results[shop].pushed > 0
+    assert sandbox.state.stock_levels[shop]["SKU-0003"] == 9
+    stored = rows(db, select(listings.c.product_type).where(listings.c.shop_code == shop))
+    assert stored and all(row["product_type"] for row in stored)

@@ -102,6 +102,7 @@ def upgrade() -> None:
     sa.Column('item_id', sa.String(length=128), nullable=False),
     sa.Column('variant_id', sa.String(length=128), nullable=False),
     sa.Column('location_id', sa.String(length=128), nullable=False),
+    sa.Column('product_type', sa.String(length=64), nullable=False),
     sa.Column('platform_quantity', sa.Integer(), nullable=True),
     sa.Column('pushed_quantity', sa.Integer(), nullable=True),
     sa.Column('pushed_at', Time, nullable=True),
