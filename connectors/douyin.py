@@ -5,8 +5,11 @@ HMAC-SHA256 signature travel in the query string, the business parameters as the
 body, serialised canonically (keys sorted, compact) because the signature covers exactly
 that text. Orders are read with `order/searchList` by update time in windows the platform
 accepts; tracking numbers go back with `order/logisticsAdd`; tokens are renewed with
-`token/refresh`. Reading a payload into an `Order` is pure and lives in
-`connectors.douyin_mapping`.
+`token/refresh`. Listings come from `product/listV2` (online products, a page at a time)
+and `sku/list` (one product's SKUs and their seller codes); stock goes out per product with
+`sku/syncStockBatch` (all the product's SKUs or none) or `sku/syncStock` for one SKU,
+always as full numbers (incremental=false, which needs no idempotent_id). Reading a payload
+into an `Order` is pure and lives in `connectors.douyin_mapping`.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ from typing import Any
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, gateway_json,
-    platform_carrier_code,
-    second_slices,
+    HttpConnection, Listing, PushResult, RawOrder, ShopAccess, StockLevel, StockPushOutcome,
+    TokenGrant, gateway_json, platform_carrier_code, second_slices,
 )
-from connectors.douyin_mapping import PLATFORM, STATUS_TABLE, map_order, raw_order  # noqa: F401
+from connectors.douyin_mapping import (  # noqa: F401  re-exported for callers and tests
+    PLATFORM, STATUS_TABLE, map_order, product_listings, product_page, raw_order,
+)
 from connectors.pacing import RequestRate, shop_bucket
-from oms.domain.errors import ConnectorError, RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.errors import (
+    ConnectorError, MappingError, RateLimited, Rejected, TokenExpired, Unavailable,
+)
 from oms.domain.order import Order
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -37,6 +43,17 @@ MAX_PAGE_SIZE = 100  # [H] order/searchList "单页大小，限制100以内"
 MAX_DECRYPT_ITEMS = 50  # [H] SDK order/batchDecrypt: at most 50 ciphertexts a call
 REFRESH_LIFETIME = timedelta(days=14)  # [H]; token/refresh does not say it, so we do
 SUCCESS = 10000  # [H]
+PRODUCT_LIST, SKU_LIST = "product.listV2", "sku.list"
+SYNC_STOCK, SYNC_STOCK_BATCH = "sku.syncStock", "sku.syncStockBatch"
+# [H] product/listV2: page and size at most 100 each, page*size at most 10 000
+MAX_PRODUCT_PAGE, MAX_PRODUCT_ROWS = 100, 10_000
+ONLINE = 0  # [H] listV2 status 0 = 在线
+ORDINARY_STOCK = 0  # [H] sku_type 0 = 普通库存
+# Envelope codes that refuse the call itself (permission, IP whitelist, missing or bad
+# token, signature, timestamp, API offline): every listing would meet them, so they are
+# raised. Any other refusal of a stock sync (40004 bad value, 50002 business) is about
+# its listing and is returned with it.
+CALL_REFUSALS = frozenset({30001, 30002, 40001, 40003, 70000})
 
 # --- UNVERIFIED (reference [L] or silent) --------------------------------------------------
 # Widest order/searchList update-time window: the reference names none. 24 h is what the
@@ -57,6 +74,11 @@ CARRIER_CODES: dict[str, str] = {
 # DOUDIAN-SDK api/order_batchDecrypt. That searchList answers a `tracking_no` lookup
 # without a time window (used to recognise a repeated push) is assumed.
 DECRYPT_METHOD = "order.batchDecrypt"
+# sku/syncStockBatch names no limit for sku_sync_list; 50 is the simulator's.
+MAX_BATCH_SKUS = 50
+# A refusal naming the product (the simulator's sub_code): the batch's other SKUs were
+# not the cause, so they are not retried one by one.
+PRODUCT_REFUSALS = frozenset({"isv.business-failed:product-not-exist"})
 # --- end UNVERIFIED ----------------------------------------------------------------------
 
 # Doudian sub_code or code -> our error [M] (reference §8.5). Sub-codes are looked up
@@ -216,6 +238,87 @@ class DouyinConnector(HttpConnection):
                 opened[name] = str(answer.get("decrypt_text", ""))
         return opened
 
+    # ---- stock out -----------------------------------------------------------------
+
+    def list_listings(self) -> Iterator[list[Listing]]:
+        """Pages of the shop's online products as listings of their SKUs: one listV2 page,
+        then one sku/list per product on it."""
+        size, page = min(self._page_size, MAX_PRODUCT_PAGE), 1
+        while True:
+            data = self._call(PRODUCT_LIST, {"status": ONLINE, "page": page, "size": size})
+            product_ids, total = _read(PRODUCT_LIST, product_page, data)
+            listings: list[Listing] = []
+            for product_id in product_ids:
+                skus = self._call(SKU_LIST, {"product_id": product_id})
+                listings += _read(SKU_LIST, product_listings, product_id, skus)
+            if listings:
+                yield listings
+            if not product_ids or page * size >= total:
+                return
+            if (page + 1) * size > MAX_PRODUCT_ROWS:
+                # listV2 pages no further than 10 000 products; the rest would be missed.
+                raise Rejected(f"the shop lists {total} products; product/listV2 pages only "
+                               f"{MAX_PRODUCT_ROWS}", platform=PLATFORM,
+                               code="listing_window_exceeded")
+            page += 1
+
+    def push_stock(self, levels: list[StockLevel]) -> list[StockPushOutcome]:
+        """Set full stock per product: one syncStockBatch for up to 50 of its SKUs, or a
+        syncStock when only one of them changes."""
+        outcomes: list[StockPushOutcome | None] = [None] * len(levels)
+        by_product: dict[int, list[tuple[int, StockLevel]]] = {}
+        for position, level in enumerate(levels):
+            refusal = _unsendable(level)
+            if refusal is not None:
+                outcomes[position] = StockPushOutcome(level.listing.sku, level.quantity, refusal)
+            else:
+                by_product.setdefault(int(level.listing.item_id), []).append((position, level))
+        for product_id, members in by_product.items():
+            for first in range(0, len(members), MAX_BATCH_SKUS):
+                chunk = members[first:first + MAX_BATCH_SKUS]
+                if len(chunk) == 1:
+                    position, level = chunk[0]
+                    outcomes[position] = self._sync_one(product_id, level)
+                    continue
+                for position, outcome in self._sync_batch(product_id, chunk):
+                    outcomes[position] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _sync_batch(self, product_id: int, members: list[tuple[int, StockLevel]]
+                    ) -> list[tuple[int, StockPushOutcome]]:
+        request = {"product_id": product_id, "incremental": False, "sku_sync_list": [
+            {"sku_id": int(level.listing.variant_id), "sku_type": ORDINARY_STOCK,
+             "stock_num": level.quantity} for _, level in members]}
+        sent = {"method": SYNC_STOCK_BATCH, **request}
+        try:
+            answer = self._call(SYNC_STOCK_BATCH, request)
+        except Rejected as refusal:
+            if _concerns_call(refusal):
+                raise
+            if refusal.code not in PRODUCT_REFUSALS:
+                # All or nothing: one SKU at a time finds the one Doudian refused.
+                return [(position, self._sync_one(product_id, level))
+                        for position, level in members]
+            answer, error = refusal.body, refusal
+        else:
+            error = None
+        return [(position, StockPushOutcome(level.listing.sku, level.quantity, error, sent,
+                                            answer if isinstance(answer, dict) else {}))
+                for position, level in members]
+
+    def _sync_one(self, product_id: int, level: StockLevel) -> StockPushOutcome:
+        request = {"product_id": product_id, "sku_id": int(level.listing.variant_id),
+                   "stock_num": level.quantity, "incremental": False}
+        sent = {"method": SYNC_STOCK, **request}
+        try:
+            answer = self._call(SYNC_STOCK, request)
+        except Rejected as refusal:
+            if _concerns_call(refusal):
+                raise
+            return StockPushOutcome(level.listing.sku, level.quantity, refusal, sent, refusal.body)
+        return StockPushOutcome(level.listing.sku, level.quantity, None, sent,
+                                answer if isinstance(answer, dict) else {})
+
     # ---- tokens --------------------------------------------------------------------
 
     def refresh_access(self, refresh_token: str) -> TokenGrant:
@@ -285,3 +388,28 @@ def _translate(method: str, body: dict) -> ConnectorError:
         return RateLimited(message, retry_after=RATE_LIMIT_WAIT_SECONDS, platform=PLATFORM,
                            code=shown, body=body)
     return kind(message, platform=PLATFORM, code=shown, body=body)
+
+
+def _read(what: str, reader, *payload: object):
+    """What `reader` makes of an answer; an answer it cannot read is Doudian's fault."""
+    try:
+        return reader(*payload)
+    except MappingError as error:
+        raise Unavailable(f"{what}: {error}", platform=PLATFORM, body=payload[-1]) from error
+
+
+def _unsendable(level: StockLevel) -> Rejected | None:
+    """Why Doudian must not be asked at all: its ids are numbers, stock is 0 or more."""
+    listing = level.listing
+    if level.quantity < 0:
+        return Rejected(f"{listing.sku}: stock_num {level.quantity} is below zero; Doudian "
+                        "sets stock of 0 or more", platform=PLATFORM, code="negative_quantity")
+    if not (listing.item_id.isdigit() and listing.variant_id.isdigit()):
+        return Rejected(f"{listing.sku}: product {listing.item_id!r} sku {listing.variant_id!r} "
+                        "is no Doudian listing", platform=PLATFORM, code="not_a_douyin_listing")
+    return None
+
+
+def _concerns_call(refusal: Rejected) -> bool:
+    body = refusal.body if isinstance(refusal.body, dict) else {}
+    return body.get("code") in CALL_REFUSALS

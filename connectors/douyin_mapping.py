@@ -3,7 +3,8 @@
 Pure functions from the JSON `order/searchList` returns (reference §8.3) to `RawOrder` and
 `Order`; no I/O. Every problem found in a payload is collected and raised together as one
 `MappingError`. Receiver data stays as Doudian sends it: the masks to read, the
-ciphertexts kept in `Receiver.encrypted` for a later `order/batchDecrypt`.
+ciphertexts kept in `Receiver.encrypted` for a later `order/batchDecrypt`. The products
+of `product/listV2` and the SKUs of `sku/list` are read here too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from connectors.base import RawOrder
+from connectors.base import Listing, RawOrder
 from oms.domain.errors import MappingError
 from oms.domain.order import Order, OrderLine, OrderStatus, Receiver
 
@@ -195,3 +196,43 @@ def _receiver(payload: dict) -> Receiver:
         masked=True,
         encrypted={k: text for k, text in ciphertexts.items() if isinstance(text, str) and text},
     )
+
+
+# ---- listings -------------------------------------------------------------------------
+
+
+def _id(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and value > 0:
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def product_page(data: object) -> tuple[list[int], int]:
+    """The product ids of one product/listV2 page and its total; MappingError if unreadable."""
+    products = data.get("data") if isinstance(data, dict) else None
+    total = data.get("total") if isinstance(data, dict) else None
+    if not isinstance(products, list) or isinstance(total, bool) or not isinstance(total, int):
+        raise MappingError(["product/listV2 answered without data or total"])
+    ids = [_id(p.get("product_id")) if isinstance(p, dict) else None for p in products]
+    if None in ids:
+        raise MappingError(["product/listV2 gave a product without product_id"])
+    return ids, total  # type: ignore[return-value]
+
+
+def product_listings(product_id: int, data: object) -> list[Listing]:
+    """The listings of one product's sku/list answer; SKUs without a code are left out."""
+    if not isinstance(data, list):
+        raise MappingError([f"sku/list of product {product_id} is not a list"])
+    listings = []
+    for sku in data:
+        sku_id = _id(sku.get("id")) if isinstance(sku, dict) else None
+        if sku_id is None:
+            raise MappingError([f"sku/list of product {product_id} has a SKU without id"])
+        code, stock = sku.get("code"), sku.get("stock_num")
+        if isinstance(code, str) and code.strip():
+            listings.append(Listing(
+                sku=code.strip(), item_id=str(product_id), variant_id=str(sku_id),
+                quantity=stock if isinstance(stock, int) and not isinstance(stock, bool) else None))
+    return listings

@@ -6,6 +6,9 @@ over the sorted system parameters (reference §7.1). Orders are read with
 `jingdong.pop.order.search` by modification time in windows JD accepts; tracking goes
 back with `jingdong.pop.order.shipment` and JD's own carrier ids. Tokens come from JD's
 OAuth host (`open-oauth.jd.com`), whose refresh endpoint only some app types may use.
+Listings come from `jingdong.sku.read.searchSkuList` (SKUs on sale with their wareId and
+the seller's outerId); stock goes out with `jingdong.stock.write.updateSkuStock`, which
+takes one SKU's full number per call: JOS offers no batch for it that we could source.
 Reading a payload into an `Order` is pure and lives in `connectors.jd_mapping`.
 """
 
@@ -20,15 +23,18 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, gateway_json,
-    platform_carrier_code,
+    HttpConnection, Listing, PushResult, RawOrder, ShopAccess, StockLevel, StockPushOutcome,
+    TokenGrant, gateway_json, platform_carrier_code,
 )
 from connectors.base import second_slices as inclusive_seconds
 from connectors.jd_mapping import (  # noqa: F401  re-exported for callers and tests
     CHINA_TIME, PLATFORM, STATUS_TABLE, TIME_FORMAT, map_order, parse_china_time, raw_order,
+    sku_page,
 )
 from connectors.pacing import RequestRate, shop_bucket
-from oms.domain.errors import ConnectorError, RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.errors import (
+    ConnectorError, MappingError, RateLimited, Rejected, TokenExpired, Unavailable,
+)
 from oms.domain.order import Order
 
 GATEWAY_PATH = "/routerjson"
@@ -44,6 +50,9 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 ORDER_SEARCH = "jingdong.pop.order.search"
 ORDER_GET = "jingdong.pop.order.get"
 ORDER_SHIPMENT = "jingdong.pop.order.shipment"
+SKU_SEARCH = "jingdong.sku.read.searchSkuList"
+STOCK_UPDATE = "jingdong.stock.write.updateSkuStock"
+SKU_FIELDS = "wareId,skuId,outerId,stockNum,status"
 # Every field the mapping reads, asked for by name as `optional_fields`.
 ORDER_FIELDS = ",".join((
     "orderId", "venderId", "orderType", "payType", "orderState", "orderStateRemark",
@@ -84,6 +93,14 @@ RESULT_CODE, RESULT_REASONS = "numberCode", ("chineseErrCode", "englishErrCode")
 # The refresh call's grant type, and the token answer's refresh_token_expires unit (ms).
 REFRESH_GRANT = "refresh_token"
 EXPIRY_UNITS_PER_SECOND = 1000
+# searchSkuList: at most 50 a page (one SDK wrapper's comment); 1 = 上架 (on sale).
+MAX_SKU_PAGE = 50
+ON_SALE = 1
+# Gateway refusals (app key, signature, timestamp, method, version, parameter JSON): they
+# would meet every listing, so they are raised; any other refusal of a stock update is
+# about its SKU and is returned with it. updateSkuStock's answer {"success": true} is
+# from one PHP wrapper's comment.
+CALL_REFUSALS = frozenset({"12", "14", "25", "36", "37", "66"})
 # --- end
 
 
@@ -262,6 +279,58 @@ class JdConnector(HttpConnection):
         waybills = str(detail.get("waybill") or "").replace("|", ",").split(",")
         carriers = str(detail.get("logisticsId") or "").replace("|", ",").split(",")
         return tracking_number in waybills and str(carrier_id) in carriers
+
+    # ---- stock out -------------------------------------------------------------------
+
+    def list_listings(self) -> Iterator[list[Listing]]:
+        """Pages of the shop's SKUs on sale, one page per searchSkuList page."""
+        size, page = min(self._page_size, MAX_SKU_PAGE), 1
+        while True:
+            inner = self._call(SKU_SEARCH, {"skuStatuValue": [ON_SALE], "pageNo": page,
+                                            "page_size": size, "field": SKU_FIELDS})
+            try:
+                listings, total = sku_page(inner.get("page"))
+            except MappingError as error:
+                raise Unavailable(f"{SKU_SEARCH}: {error}", platform=PLATFORM,
+                                  body=inner) from error
+            if listings:
+                yield listings
+            if page * size >= total:
+                return
+            page += 1
+
+    def push_stock(self, levels: list[StockLevel]) -> list[StockPushOutcome]:
+        """Set each SKU's full stock, one updateSkuStock per listing, in order."""
+        return [self._set_stock(level) for level in levels]
+
+    def _set_stock(self, level: StockLevel) -> StockPushOutcome:
+        listing = level.listing
+        if level.quantity < 0:
+            return StockPushOutcome(listing.sku, level.quantity, Rejected(
+                f"{listing.sku}: stockNum {level.quantity} is below zero; JD sets stock of 0 "
+                "or more", platform=PLATFORM, code="negative_quantity"))
+        if not listing.variant_id.isdigit():
+            return StockPushOutcome(listing.sku, level.quantity, Rejected(
+                f"{listing.sku}: skuId {listing.variant_id!r} is no JD SKU", platform=PLATFORM,
+                code="not_a_jd_listing"))
+        request = {"skuId": int(listing.variant_id), "stockNum": level.quantity}
+        sent = {"method": STOCK_UPDATE, **request}
+        try:
+            inner = self._call(STOCK_UPDATE, request)
+        except Rejected as refusal:
+            if str(refusal.code) in CALL_REFUSALS:
+                raise
+            return StockPushOutcome(listing.sku, level.quantity, refusal, sent, refusal.body)
+        said = inner.get("success")
+        error: ConnectorError | None = None
+        if said in (False, "false"):
+            error = Rejected(f"{listing.sku}: JD did not take the stock", platform=PLATFORM,
+                             body=inner)
+        elif said not in (True, "true"):
+            # Neither set nor refused: only a later push can tell, so it may be retried.
+            error = Unavailable(f"{listing.sku}: {STOCK_UPDATE} did not confirm the stock",
+                                platform=PLATFORM, body=inner)
+        return StockPushOutcome(listing.sku, level.quantity, error, sent, inner)
 
     # ---- tokens ----------------------------------------------------------------------
 

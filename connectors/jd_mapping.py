@@ -4,7 +4,8 @@ Pure functions from the camelCase JSON of `jingdong.pop.order.search` (reference
 `RawOrder` and `Order`; no I/O. Every problem found in a payload is collected and raised
 together as one `MappingError`. JD hands out masked consignee data (plaintext needs JD's
 own TDE client SDK, which the reference does not document), so the receiver is kept as
-masked text and flagged `masked`; nothing here guesses the real values.
+masked text and flagged `masked`; nothing here guesses the real values. The SKUs of
+`jingdong.sku.read.searchSkuList` are read into `Listing`s here too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from connectors.base import RawOrder
+from connectors.base import Listing, RawOrder
 from oms.domain.errors import MappingError
 from oms.domain.order import Order, OrderLine, OrderStatus, Receiver
 
@@ -213,3 +214,26 @@ def _receiver(info: object, reasons: list[str]) -> Receiver:
         country_code="CN",
         masked=True,
     )
+
+
+# ---- listings -------------------------------------------------------------------------
+
+
+def sku_page(page: object) -> tuple[list[Listing], int]:
+    """The listings of one searchSkuList `page` (SKUs without an outerId are left out, as
+    nothing of ours could match them) and its totalItem; MappingError when unreadable."""
+    data = page.get("data") if isinstance(page, dict) else None
+    total = _count(page.get("totalItem")) if isinstance(page, dict) else None
+    if not isinstance(data, list) or total is None:
+        raise MappingError(["searchSkuList answered without page.data or page.totalItem"])
+    listings = []
+    for entry in data:
+        sku_id = _count(entry.get("skuId")) if isinstance(entry, dict) else None
+        ware_id = _count(entry.get("wareId")) if isinstance(entry, dict) else None
+        if sku_id is None or ware_id is None:
+            raise MappingError([f"searchSkuList gave a SKU without skuId or wareId: {entry!r}"])
+        code = entry.get("outerId")
+        if isinstance(code, str) and code.strip():
+            listings.append(Listing(sku=code.strip(), item_id=str(ware_id), variant_id=str(sku_id),
+                                    quantity=_count(entry.get("stockNum"))))
+    return listings, total

@@ -3,8 +3,11 @@
 Every call is one form-encoded POST to `/api/router` that names the API in `type` and is
 signed with MD5 over the sorted parameters (reference §6.1). Regular fetches read orders
 by update time in 30-minute slices, backfills by deal (confirm) time in 24-hour slices,
-because PDD refuses wider windows. Reading a payload into an `Order` is pure and lives in
-`connectors.pinduoduo_mapping`; its names are re-exported here for existing callers.
+because PDD refuses wider windows. Listings come from pdd.goods.list.get (goods on sale,
+their SKUs inline); stock goes out with pdd.goods.quantity.update, one SKU per call in full
+mode (update_type 1): PDD has no batch for it. Reading a payload into an `Order` is pure
+and lives in `connectors.pinduoduo_mapping`; its names are re-exported here for existing
+callers.
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ from typing import Any
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, gateway_json,
-    platform_carrier_code,
-    second_slices,
+    HttpConnection, Listing, PushResult, RawOrder, ShopAccess, StockLevel, StockPushOutcome,
+    TokenGrant, gateway_json, platform_carrier_code, second_slices,
 )
 from connectors.pacing import RequestRate, shop_bucket
 from connectors.pinduoduo_mapping import (  # noqa: F401  re-exported for callers and tests
@@ -31,11 +33,14 @@ from connectors.pinduoduo_mapping import (  # noqa: F401  re-exported for caller
     STATUS_FIELDS,
     STATUS_TABLE,
     TIME_FORMAT,
+    goods_page,
     order_from_payload,
     parse_china_time,
     raw_order,
 )
-from oms.domain.errors import ConnectorError, RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.errors import (
+    ConnectorError, MappingError, RateLimited, Rejected, TokenExpired, Unavailable,
+)
 from oms.domain.order import Order
 
 ROUTER_PATH = "/api/router"
@@ -43,6 +48,15 @@ UPDATE_TIME_SLICE = timedelta(minutes=30)  # pdd.order.number.list.increment.get
 CONFIRM_TIME_SLICE = timedelta(hours=24)  # pdd.order.list.get limit
 MAX_PAGE_SIZE = 100
 ANY = 5  # order_status / refund_status filter value meaning "all"
+GOODS_LIST = "pdd.goods.list.get"
+QUANTITY_UPDATE = "pdd.goods.quantity.update"
+MAX_GOODS_PAGE = 100  # [H] pdd.goods.list.get page_size
+ON_SALE = 1  # [H] is_onsale
+FULL_UPDATE = 1  # [H] update_type 1 sets the number; 2 would add it
+# Refusals about the call itself (unknown API, client, signature, clock): every listing
+# would meet them, so they are raised. The codes are the simulator's (reference §6 has
+# none); any other refusal of a quantity update is about its SKU and stays with it.
+CALL_REFUSALS = frozenset({10001, 10016, 10017, 10018})
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # The tightest per-shop limit of the order APIs we call: increment 3000 per 60 s
 # (reference §6.5 [M], from the SDK's generated limiters).
@@ -76,6 +90,8 @@ RESPONSE_KEYS = {
     "pdd.logistics.companies.get": "logistics_companies_get_response",
     "pdd.logistics.online.send": "logistics_online_send_response",
     "pdd.pop.auth.token.refresh": "pop_auth_token_refresh_response",
+    GOODS_LIST: "goods_list_get_response",
+    QUANTITY_UPDATE: "goods_quantity_update_response",
 }
 
 
@@ -213,6 +229,52 @@ class PinduoduoConnector(HttpConnection):
     def logistics_companies(self) -> list[dict[str, Any]]:
         """The platform's own carrier list, to check LOGISTICS_IDS against."""
         return self._call("pdd.logistics.companies.get", {}).get("logistics_companies", [])
+
+    # ---- stock out -----------------------------------------------------------------
+
+    def list_listings(self) -> Iterator[list[Listing]]:
+        """Pages of the goods on sale, as listings of their SKUs; one page per goods page."""
+        size, page = min(self._page_size, MAX_GOODS_PAGE), 1
+        while True:
+            answer = self._call(GOODS_LIST, {"is_onsale": ON_SALE, "page": page,
+                                             "page_size": size})
+            try:
+                listings, goods_count, total = goods_page(answer)
+            except MappingError as error:
+                raise Unavailable(f"{GOODS_LIST}: {error}", platform=PLATFORM,
+                                  body=answer) from error
+            if listings:
+                yield listings
+            if not goods_count or page * size >= total:
+                return
+            page += 1
+
+    def push_stock(self, levels: list[StockLevel]) -> list[StockPushOutcome]:
+        """Set each SKU's full stock, one pdd.goods.quantity.update per listing, in order."""
+        return [self._set_stock(level) for level in levels]
+
+    def _set_stock(self, level: StockLevel) -> StockPushOutcome:
+        listing = level.listing
+        if level.quantity < 0:
+            return StockPushOutcome(listing.sku, level.quantity, Rejected(
+                f"{listing.sku}: quantity {level.quantity} is below zero; PDD sets stock of 0 "
+                "or more", platform=PLATFORM, code="negative_quantity"))
+        if not (listing.item_id.isdigit() and listing.variant_id.isdigit()):
+            return StockPushOutcome(listing.sku, level.quantity, Rejected(
+                f"{listing.sku}: goods {listing.item_id!r} sku {listing.variant_id!r} is no PDD "
+                "listing", platform=PLATFORM, code="not_a_pdd_listing"))
+        request = {"goods_id": listing.item_id, "sku_id": listing.variant_id,
+                   "quantity": level.quantity, "update_type": FULL_UPDATE}
+        sent = {"type": QUANTITY_UPDATE, **request}
+        try:
+            answer = self._call(QUANTITY_UPDATE, request)
+        except Rejected as refusal:
+            if refusal.code in CALL_REFUSALS:
+                raise
+            return StockPushOutcome(listing.sku, level.quantity, refusal, sent, refusal.body)
+        error = None if answer.get("is_success") is True else Rejected(
+            f"{listing.sku}: PDD did not take the stock", platform=PLATFORM, body=answer)
+        return StockPushOutcome(listing.sku, level.quantity, error, sent, answer)
 
     # ---- tokens and health ---------------------------------------------------------
 

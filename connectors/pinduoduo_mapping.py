@@ -4,7 +4,8 @@ Pure functions from the JSON PDD sends (reference §6.3) to `RawOrder` and `Orde
 so the mapping can be tested on its own. Every problem found in a payload is collected
 and raised together as one `MappingError`, so a reviewer sees all of them at once.
 Receiver data stays as PDD sends it: masks to read, ciphertexts kept in
-`Receiver.encrypted`; nothing here decrypts.
+`Receiver.encrypted`; nothing here decrypts. The goods and SKUs of pdd.goods.list.get
+are read into `Listing`s here too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from connectors.base import RawOrder
+from connectors.base import Listing, RawOrder
 from oms.domain.errors import MappingError
 from oms.domain.order import Order, OrderLine, OrderStatus, Receiver
 
@@ -193,3 +194,40 @@ def _receiver(payload: dict) -> Receiver:
         masked=True,
         encrypted={k: text for k, text in ciphertexts.items() if isinstance(text, str) and text},
     )
+
+
+# ---- listings -------------------------------------------------------------------------
+
+
+def _whole(value: object) -> int | None:
+    """A non-negative id or count, sent as a number or as digits (the SDKs type both)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and value >= 0:
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def goods_page(answer: dict) -> tuple[list[Listing], int, int]:
+    """The listings of one pdd.goods.list.get answer (SKUs without outer_id are left out),
+    how many goods the page held, and total_count; MappingError when unreadable."""
+    goods, total = answer.get("goods_list"), _whole(answer.get("total_count"))
+    if not isinstance(goods, list) or total is None:
+        raise MappingError(["pdd.goods.list.get answered without goods_list or total_count"])
+    listings = []
+    for entry in goods:
+        goods_id = _whole(entry.get("goods_id")) if isinstance(entry, dict) else None
+        skus = entry.get("sku_list") if isinstance(entry, dict) else None
+        if goods_id is None or not isinstance(skus, list):
+            raise MappingError([f"pdd.goods.list.get gave goods without goods_id or "
+                                f"sku_list: {entry!r}"])
+        for sku in skus:
+            sku_id = _whole(sku.get("sku_id")) if isinstance(sku, dict) else None
+            if sku_id is None:
+                raise MappingError([f"goods {goods_id} has a SKU without sku_id"])
+            code = sku.get("outer_id")
+            if isinstance(code, str) and code.strip():
+                listings.append(Listing(
+                    sku=code.strip(), item_id=str(goods_id), variant_id=str(sku_id),
+                    quantity=_whole(sku.get("sku_quantity"))))
+    return listings, len(goods), total

@@ -7,6 +7,10 @@ Trades are read with `taobao.trades.sold.increment.get` by modified time: a day 
 API refuses more) that fits one page in one call, a busier one in 30-minute slices, each
 read from its last page back to the first as Taobao advises. Tracking goes back with
 `taobao.logistics.offline.send`.
+Stock goes out for listings read from `taobao.items.onsale.get` (items on sale, a page at
+a time) and `taobao.item.skus.get` (their SKUs, 40 items a call): up to 20 SKUs of one item
+in one `taobao.skus.quantity.update`, an item without SKUs with `taobao.item.quantity.update`,
+always in full mode (type=1) so a repeated push sets the same number again.
 Reading a trade into an `Order` is pure and lives in `connectors.taobao_mapping`.
 """
 
@@ -24,15 +28,17 @@ from typing import Any
 import httpx
 
 from connectors.base import (
-    HttpConnection, PushResult, RawOrder, ShopAccess, TokenGrant, gateway_json,
-    platform_carrier_code,
+    HttpConnection, Listing, PushResult, RawOrder, ShopAccess, StockLevel, StockPushOutcome,
+    TokenGrant, gateway_json, platform_carrier_code,
 )
 from connectors.pacing import RequestRate, shop_bucket
 from connectors.taobao_mapping import (  # noqa: F401  re-exported for callers and tests
-    PLATFORM, STATUS_TABLE, OpenedReceiver, china_text, map_order, opened_receiver,
-    parse_china_time, raw_order,
+    PLATFORM, STATUS_TABLE, OpenedReceiver, china_text, listed_skus, listings_of_items,
+    map_order, onsale_page, opened_receiver, parse_china_time, raw_order,
 )
-from oms.domain.errors import ConnectorError, RateLimited, Rejected, TokenExpired, Unavailable
+from oms.domain.errors import (
+    ConnectorError, MappingError, RateLimited, Rejected, TokenExpired, Unavailable,
+)
 from oms.domain.order import Order, Receiver
 
 GATEWAY_PATH = "/router/rest"
@@ -50,6 +56,23 @@ DECRYPT_SCENES = frozenset({"1001", "1002", "1003", "1004", "1005", "1006", "100
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 INCREMENT = "taobao.trades.sold.increment.get"
+ONSALE = "taobao.items.onsale.get"
+ITEM_SKUS = "taobao.item.skus.get"
+SKUS_QUANTITY = "taobao.skus.quantity.update"
+ITEM_QUANTITY = "taobao.item.quantity.update"
+MAX_ITEM_PAGE = 200  # [H] items.onsale.get page_size
+MAX_SKU_LOOKUP_ITEMS = 40  # [H] item.skus.get num_iids
+MAX_SKUS_PER_UPDATE = 20  # [H] skus.quantity.update skuid_quantities
+FULL_UPDATE = 1  # [H] type=1 sets the number; 2 would add it
+ITEM_FIELDS = "num_iid,title,outer_id,num"
+SKU_FIELDS = "sku_id,num_iid,outer_id,quantity"
+# Oldest listed first: an item listed while we page lands on the last page instead of
+# pushing every later item one place on (the default is newest first).
+ITEM_ORDER = "list_time:asc"
+# Refusals about the call itself (app, signature, session, method, version, permission):
+# every listing would meet them, so they are raised. Any other refusal of a quantity
+# update (code 15 isv.*, 40/41 arguments) is about its listing and is returned with it.
+CALL_REFUSALS = frozenset({11, 12, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 34})
 # The fields mapping reads; the increment API returns only what `fields` names.
 TRADE_FIELDS = (
     "tid,status,type,created,pay_time,modified,consign_time,end_time,payment,total_fee,"
@@ -66,6 +89,9 @@ REQUEST_RATE = RequestRate(per_second=40, burst=40)
 # Throttling answers name the ban in sub_msg ("This ban will last for 2 more seconds").
 BAN_SECONDS = re.compile(r"(\d+) more seconds")
 RATE_LIMIT_WAIT_SECONDS = 2.0  # when sub_msg names no ban
+# A refusal naming the item, not one SKU: the other SKUs of the batch were not the cause,
+# so they are not retried one by one. The sub_code is the simulator's; TOP's is unknown.
+ITEM_REFUSALS = frozenset({"isv.item-not-exist"})
 UNVERIFIED_ERROR_CODES: dict[tuple[int, str], type[ConnectorError]] = {
     (10, ""): Unavailable,  # Service currently unavailable
 }
@@ -297,6 +323,93 @@ class TaobaoConnector(HttpConnection):
             self._company_names = {c["code"]: c["name"] for c in self.logistics_companies()}
         return self._company_names
 
+    # ---- stock out --------------------------------------------------------------------
+
+    def list_listings(self) -> Iterator[list[Listing]]:
+        """Pages of the shop's items on sale, as listings of their SKUs (or of the item when
+        it has none); one page per items.onsale.get page."""
+        size, page_no = min(self._page_size, MAX_ITEM_PAGE), 1
+        while True:
+            answer = self._call(ONSALE, {"fields": ITEM_FIELDS, "page_no": page_no,
+                                         "page_size": size, "order_by": ITEM_ORDER})
+            items, total = _read(onsale_page, answer, ONSALE)
+            listings = self._listings_of(items)
+            if listings:
+                yield listings
+            if not items or page_no * size >= total:
+                return
+            page_no += 1
+
+    def _listings_of(self, items: list[dict]) -> list[Listing]:
+        skus: list[dict] = []
+        for first in range(0, len(items), MAX_SKU_LOOKUP_ITEMS):
+            batch = items[first:first + MAX_SKU_LOOKUP_ITEMS]
+            num_iids = ",".join(str(item["num_iid"]) for item in batch)
+            answer = self._call(ITEM_SKUS, {"fields": SKU_FIELDS, "num_iids": num_iids})
+            skus += _read(listed_skus, answer, ITEM_SKUS)
+        return listings_of_items(items, skus)
+
+    def push_stock(self, levels: list[StockLevel]) -> list[StockPushOutcome]:
+        """Set absolute quantities: one skus.quantity.update per item for up to 20 of its
+        SKUs, one item.quantity.update per item without SKUs."""
+        outcomes: list[StockPushOutcome | None] = [None] * len(levels)
+        by_item: dict[str, list[tuple[int, StockLevel]]] = {}
+        for position, level in enumerate(levels):
+            refusal = _unsendable(level)
+            if refusal is not None:
+                outcomes[position] = StockPushOutcome(level.listing.sku, level.quantity, refusal)
+            elif level.listing.variant_id:
+                by_item.setdefault(level.listing.item_id, []).append((position, level))
+            else:
+                outcomes[position] = self._set_one(level)
+        for item_id, members in by_item.items():
+            for first in range(0, len(members), MAX_SKUS_PER_UPDATE):
+                batch = members[first:first + MAX_SKUS_PER_UPDATE]
+                for position, outcome in self._set_item_skus(item_id, batch):
+                    outcomes[position] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _set_item_skus(self, item_id: str, members: list[tuple[int, StockLevel]]
+                       ) -> list[tuple[int, StockPushOutcome]]:
+        pairs = ";".join(f"{level.listing.variant_id}:{level.quantity}" for _, level in members)
+        request = {"num_iid": item_id, "skuid_quantities": pairs, "type": FULL_UPDATE}
+        try:
+            answer = self._call(SKUS_QUANTITY, request)
+        except Rejected as refusal:
+            if refusal.code in CALL_REFUSALS:
+                raise
+            said = refusal.body if isinstance(refusal.body, dict) else {}
+            if len(members) > 1 and said.get("sub_code") not in ITEM_REFUSALS:
+                # The batch stands or falls whole; one SKU at a time finds the one refused.
+                return [(position, self._set_one(level)) for position, level in members]
+            return [(position, StockPushOutcome(level.listing.sku, level.quantity, refusal,
+                                                {"method": SKUS_QUANTITY, **request}, refusal.body))
+                    for position, level in members]
+        confirmed = _confirmed_skus(answer)
+        return [(position, StockPushOutcome(
+            level.listing.sku, level.quantity,
+            None if level.listing.variant_id in confirmed else _unconfirmed(level, answer),
+            {"method": SKUS_QUANTITY, **request}, answer)) for position, level in members]
+
+    def _set_one(self, level: StockLevel) -> StockPushOutcome:
+        listing = level.listing
+        request: dict[str, object] = {"num_iid": listing.item_id, "quantity": level.quantity,
+                                      "type": FULL_UPDATE}
+        if listing.variant_id:
+            request["sku_id"] = listing.variant_id
+        sent = {"method": ITEM_QUANTITY, **request}
+        try:
+            answer = self._call(ITEM_QUANTITY, request)
+        except Rejected as refusal:
+            if refusal.code in CALL_REFUSALS:
+                raise
+            return StockPushOutcome(listing.sku, level.quantity, refusal, sent, refusal.body)
+        item = answer.get("item")
+        confirmed = isinstance(item, dict) and (not listing.variant_id
+                                                or listing.variant_id in _confirmed_skus(answer))
+        return StockPushOutcome(listing.sku, level.quantity,
+                                None if confirmed else _unconfirmed(level, answer), sent, answer)
+
     # ---- tokens -----------------------------------------------------------------------
 
     def refresh_access(self, refresh_token: str) -> TokenGrant:
@@ -397,3 +510,38 @@ def _whole_second_up(moment: datetime) -> datetime:
 def _within(raw: RawOrder, start: datetime, end: datetime) -> bool:
     # A trade with no readable modified time is kept: it goes to the review queue.
     return raw.platform_updated_at is None or start <= raw.platform_updated_at < end
+
+
+def _read(reader, answer: dict, method: str):
+    """What `reader` makes of an answer; an answer it cannot read is Taobao's fault."""
+    try:
+        return reader(answer)
+    except MappingError as error:
+        raise Unavailable(f"{method}: {error}", platform=PLATFORM, body=answer) from error
+
+
+def _unsendable(level: StockLevel) -> Rejected | None:
+    """Why Taobao must not be asked at all: TOP ids are numbers, stock is 0 or more."""
+    listing = level.listing
+    if level.quantity < 0:
+        return Rejected(f"{listing.sku}: quantity {level.quantity} is below zero; Taobao "
+                        "sets stock of 0 or more", platform=PLATFORM, code="negative_quantity")
+    if not listing.item_id.isdigit() or not (listing.variant_id or "0").isdigit():
+        return Rejected(f"{listing.sku}: num_iid {listing.item_id!r} sku_id "
+                        f"{listing.variant_id!r} is no Taobao listing", platform=PLATFORM,
+                        code="not_a_taobao_listing")
+    return None
+
+
+def _confirmed_skus(answer: dict) -> set[str]:
+    """The sku_ids a quantity update names in its answer's item.skus."""
+    item = answer.get("item")
+    wrapped = item.get("skus") if isinstance(item, dict) else None
+    skus = wrapped.get("sku") if isinstance(wrapped, dict) else None
+    return {str(sku.get("sku_id")) for sku in skus or [] if isinstance(sku, dict)}
+
+
+def _unconfirmed(level: StockLevel, answer: dict) -> Unavailable:
+    # Neither set nor refused: only a later push can tell, so it may be retried.
+    return Unavailable(f"{level.listing.sku}: the quantity update did not confirm this SKU",
+                       platform=PLATFORM, body=answer)

@@ -5,7 +5,7 @@ I/O. Every problem found in a payload is collected and raised together as one
 `MappingError`. The receiver stays as Taobao sends it: desensitised values to read, and
 the `oaid` kept in `Receiver.encrypted["oaid"]` for `taobao.top.oaid.decrypt` or a
 Cainiao waybill later. Nothing here decrypts; `opened_receiver` only reads what the
-decrypt call answered.
+decrypt call answered. The items and SKUs a shop lists are read into `Listing`s here too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from connectors.base import RawOrder
+from connectors.base import Listing, RawOrder
 from oms.domain.errors import MappingError
 from oms.domain.order import Order, OrderLine, OrderStatus, Receiver
 
@@ -250,3 +250,70 @@ def opened_receiver(item: dict) -> OpenedReceiver:
         matched=item.get("matched") is True,
         privacy_protection=item.get("privacy_protection") is True, receiver=receiver,
     )
+
+
+# ---- listings -------------------------------------------------------------------------
+
+
+def _whole(value: object) -> int | None:
+    """A non-negative whole number TOP sent as a number (or as digits)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _wrapped(answer: dict, outer: str, inner: str, what: str) -> list[dict]:
+    """TOP's `{"items": {"item": [...]}}` list; an empty list leaves the key out."""
+    wrapped = answer.get(outer, {inner: []})
+    entries = wrapped.get(inner) if isinstance(wrapped, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise MappingError([f"{what} answered without a {outer}.{inner} list"])
+    return entries
+
+
+def onsale_page(answer: dict) -> tuple[list[dict], int]:
+    """The items and total_results of one taobao.items.onsale.get answer."""
+    items = _wrapped(answer, "items", "item", "taobao.items.onsale.get")
+    total = _whole(answer.get("total_results"))
+    if total is None or any(_whole(item.get("num_iid")) is None for item in items):
+        raise MappingError(["taobao.items.onsale.get gave no total_results, or an item "
+                            "without num_iid"])
+    return items, total
+
+
+def listed_skus(answer: dict) -> list[dict]:
+    """The SKUs of one taobao.item.skus.get answer."""
+    skus = _wrapped(answer, "skus", "sku", "taobao.item.skus.get")
+    if any(_whole(sku.get("num_iid")) is None or _whole(sku.get("sku_id")) is None for sku in skus):
+        raise MappingError(["taobao.item.skus.get gave a SKU without num_iid or sku_id"])
+    return skus
+
+
+def listings_of_items(items: list[dict], skus: list[dict]) -> list[Listing]:
+    """One listing per SKU that carries a seller code, and one per item without SKUs whose
+    own outer_id is that code; items and SKUs without a code are not synced."""
+    by_item: dict[int, list[dict]] = {}
+    for sku in skus:
+        by_item.setdefault(_whole(sku["num_iid"]), []).append(sku)  # type: ignore[arg-type]
+    listings = []
+    for item in items:
+        num_iid = _whole(item["num_iid"])
+        own = by_item.get(num_iid)  # type: ignore[arg-type]
+        if own:
+            listings += [Listing(sku=code, item_id=str(num_iid),
+                                 variant_id=str(_whole(sku["sku_id"])),
+                                 quantity=_whole(sku.get("quantity")))
+                         for sku in own if (code := _code(sku))]
+        elif code := _code(item):
+            listings.append(Listing(sku=code, item_id=str(num_iid),
+                                    quantity=_whole(item.get("num"))))
+    return listings
+
+
+def _code(entry: dict) -> str:
+    value = entry.get("outer_id")
+    return value.strip() if isinstance(value, str) else ""

@@ -6,8 +6,10 @@ the business parameters as the JSON body (`param_json`), HMAC-SHA256 signing ove
 canonical (sorted, compact) `param_json`, the envelope `{code, msg, sub_code, sub_msg,
 log_id, data}` with `code` 10000 on success, 7-day access and 14-day refresh tokens,
 `order/searchList` paging from 0 by at most 100, and receiver data that is masks plus
-ciphertexts opened by `order/batchDecrypt`. How an order looks on the wire lives in
-`sandbox.douyin_render`.
+ciphertexts opened by `order/batchDecrypt`. For stock sync it lists the shop's products
+(`product/listV2`) and their SKUs (`sku/list`), and sets stock one SKU at a time
+(`sku/syncStock`) or for many SKUs of one product, all or none (`sku/syncStockBatch`).
+How an order looks on the wire lives in `sandbox.douyin_render`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from sandbox.douyin_render import (
-    STATUS_CODES, decrypt, render_order, seconds, shop_id_of, shop_order_id,
+    STATUS_CODES, ListedProduct, decrypt, listed_products, render_order, render_product,
+    render_sku, seconds, shop_id_of, shop_order_id,
 )
 from sandbox.model import SandboxState, SimOrder
 
@@ -36,6 +39,8 @@ ACCESS_LIFETIME = timedelta(days=7)  # [H] SDK struct comments
 REFRESH_LIFETIME = timedelta(days=14)  # [H]
 MAX_PAGE_SIZE = 100  # [H] "单页大小，限制100以内"
 MAX_DECRYPT_ITEMS = 50  # [H] SDK order_batchDecrypt: "最大支持一次解密50条"
+# [H] product/listV2: page and size at most 100 each, page*size at most 10 000
+MAX_PRODUCT_PAGE, MAX_PRODUCT_ROWS = 100, 10_000
 
 # --- UNVERIFIED (reference [L] or silent; chosen for the simulator) -----------------------
 # No window limit for order/searchList is stored; we refuse update/create windows wider
@@ -51,6 +56,10 @@ THROTTLED_SUB = ""  # 60000 carries no sub_code we know of
 DECRYPT_AUTH_MISMATCH = 300008  # per-item err_no when a ciphertext is not the order's
 AUTH_SUBJECT_TYPE = "MiniShop"
 DEFAULT_PAGE_SIZE = 10  # searchList's size is optional; its default is not stored
+# sku/syncStockBatch names no limit for sku_sync_list; the simulator takes 50.
+MAX_BATCH_SKUS = 50
+BUSINESS_PRODUCT_NOT_FOUND = "isv.business-failed:product-not-exist"
+BUSINESS_SKU_NOT_FOUND = "isv.business-failed:sku-not-exist"
 DEFAULT_SIGN_METHOD = "md5"  # when a caller sends no sign_method; the SDK always sends one
 # A `method` that is not the path with dots is answered as an unknown API (70000).
 # order/batchDecrypt: the reference marks its name [L] (Appendix C). Its path and fields
@@ -103,6 +112,8 @@ BAD_PARAMETER = DoudianError(40004, "非法的参数（业务校验）", PARAMET
 ORDER_NOT_FOUND = DoudianError(50002, BUSINESS_FAILED, BUSINESS_ORDER_NOT_FOUND, "订单不存在")
 NOT_SHIPPABLE = DoudianError(50002, BUSINESS_FAILED, BUSINESS_NOT_SHIPPABLE, "订单状态不允许发货")
 UNKNOWN_COMPANY = DoudianError(50002, BUSINESS_FAILED, BUSINESS_UNKNOWN_COMPANY, "物流公司不存在")
+PRODUCT_NOT_FOUND = DoudianError(50002, BUSINESS_FAILED, BUSINESS_PRODUCT_NOT_FOUND, "商品不存在")
+SKU_NOT_FOUND = DoudianError(50002, BUSINESS_FAILED, BUSINESS_SKU_NOT_FOUND, "sku不存在")
 
 
 class Refusal(Exception):
@@ -305,11 +316,131 @@ def token_refresh(state: SandboxState, params: dict) -> dict:
     }
 
 
+# ---- the shop's products and their stock ---------------------------------------------
+
+# Idempotent ids of increments already applied, per shop: a repeat is answered, not added.
+_APPLIED_INCREMENTS: set[tuple[str, str]] = set()
+
+
+def _products(timeline: UpdateTimeline, shop: str) -> dict[int, ListedProduct]:
+    return listed_products(shop, timeline.state.listed_skus(shop))
+
+
+def _shop_stock(timeline: UpdateTimeline, shop: str) -> dict[str, int]:
+    with timeline.state.lock:
+        return dict(timeline.state.stock_levels.get(shop, {}))
+
+
+def product_list(timeline: UpdateTimeline, shop: str, params: dict) -> dict:
+    page, size = _int(params, "page", 1), _int(params, "size", DEFAULT_PAGE_SIZE)
+    if not 1 <= page <= MAX_PRODUCT_PAGE or not 1 <= size <= MAX_PRODUCT_PAGE:
+        raise Refusal(BAD_PARAMETER,
+                      f"page从1开始且不超过{MAX_PRODUCT_PAGE}, size须为1到{MAX_PRODUCT_PAGE}")
+    if page * size > MAX_PRODUCT_ROWS:
+        raise Refusal(BAD_PARAMETER, f"page*size不能超过{MAX_PRODUCT_ROWS}")
+    products = list(_products(timeline, shop).values())
+    wanted_ids = params.get("product_id")  # string[] of at most 100 (SDK)
+    if wanted_ids:
+        named = wanted_ids if isinstance(wanted_ids, list) else []
+        wanted = {int(i) for i in named if str(i).isdigit()}
+        products = [p for p in products if p.product_id in wanted]
+    # Every sandbox product is online (0) and approved (3): other filters find nothing.
+    if _int(params, "status", 0) != 0 or _int(params, "check_status", 3) != 3:
+        products = []
+    chosen = [render_product(p) for p in products[(page - 1) * size : page * size]]
+    return {"data": chosen, "total": len(products), "page": page, "size": size}
+
+
+def sku_list(timeline: UpdateTimeline, shop: str, params: dict) -> list[dict]:
+    listed = _products(timeline, shop).get(_int(params, "product_id"))
+    if listed is None:
+        raise Refusal(PRODUCT_NOT_FOUND, str(params.get("product_id")))
+    stock = _shop_stock(timeline, shop)
+    return [render_sku(listed, sku_id, code, stock) for sku_id, code in listed.sku_ids.items()]
+
+
+def _stock_change(params: dict) -> tuple[bool, str]:
+    """(incremental, idempotent_id): an increment must name its idempotent_id (doc)."""
+    incremental = params.get("incremental", False)
+    if not isinstance(incremental, bool):
+        raise Refusal(BAD_PARAMETER, "incremental须为布尔值")
+    idempotent_id = str(params.get("idempotent_id") or "")
+    if incremental and not idempotent_id:
+        raise Refusal(BAD_PARAMETER, "incremental=true时idempotent_id必填")
+    return incremental, idempotent_id
+
+
+def _set_stocks(timeline: UpdateTimeline, shop: str, changes: dict[str, int],
+                incremental: bool, idempotent_id: str) -> None:
+    """All the changes or none: a full number below 0, or an increment that would take a
+    SKU below 0, refuses the call before anything is written."""
+    if incremental and (shop, idempotent_id) in _APPLIED_INCREMENTS:
+        return
+    current = _shop_stock(timeline, shop)
+    final = {code: (current.get(code, 0) + n if incremental else n) for code, n in changes.items()}
+    if any(n < 0 for n in final.values()):
+        raise Refusal(BAD_PARAMETER, "库存值不能为负数" if not incremental else "更新库存数失败: 库存不足")
+    for code, number in final.items():
+        timeline.state.set_stock(shop, code, number)
+    if incremental:
+        _APPLIED_INCREMENTS.add((shop, idempotent_id))
+
+
+def sync_stock(timeline: UpdateTimeline, shop: str, params: dict) -> dict:
+    incremental, idempotent_id = _stock_change(params)
+    stock_num = _int(params, "stock_num")
+    products = _products(timeline, shop)
+    if params.get("product_id") not in (None, "", 0):
+        listed = products.get(_int(params, "product_id"))
+        if listed is None:
+            raise Refusal(PRODUCT_NOT_FOUND, str(params["product_id"]))
+        candidates = [listed]
+    else:
+        candidates = list(products.values())
+    sku_id, code = params.get("sku_id"), str(params.get("code") or "")
+    if sku_id not in (None, "", 0):  # the SKU id names the SKU; code only without it
+        wanted = _int(params, "sku_id")
+        found = next((c.sku_ids[wanted] for c in candidates if wanted in c.sku_ids), None)
+    elif code:
+        found = next((code for c in candidates if code in c.sku_ids.values()), None)
+    else:
+        raise Refusal(BAD_PARAMETER, "sku_id与code须填一个")
+    if found is None:
+        raise Refusal(SKU_NOT_FOUND, str(sku_id or code))
+    _set_stocks(timeline, shop, {found: stock_num}, incremental, idempotent_id)
+    return {}
+
+
+def sync_stock_batch(timeline: UpdateTimeline, shop: str, params: dict) -> dict:
+    incremental, idempotent_id = _stock_change(params)
+    listed = _products(timeline, shop).get(_int(params, "product_id"))
+    if listed is None:
+        raise Refusal(PRODUCT_NOT_FOUND, str(params.get("product_id")))
+    entries = params.get("sku_sync_list")
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_BATCH_SKUS:
+        raise Refusal(BAD_PARAMETER, f"sku_sync_list须为1到{MAX_BATCH_SKUS}项")
+    changes: dict[str, int] = {}
+    for entry in entries:
+        entry = entry if isinstance(entry, dict) else {}
+        if _int(entry, "sku_type", 0) != 0:  # a simulator limit, not the platform's
+            raise Refusal(BAD_PARAMETER, "区域库存与阶梯库存 (sku_type 1/10) are not simulated")
+        code = listed.sku_ids.get(_int(entry, "sku_id"))
+        if code is None:  # all or nothing (doc): one wrong SKU refuses the whole batch
+            raise Refusal(SKU_NOT_FOUND, str(entry.get("sku_id")))
+        changes[code] = _int(entry, "stock_num")
+    _set_stocks(timeline, shop, changes, incremental, idempotent_id)
+    return {}
+
+
 SHOP_APIS = {
     "order.searchList": search_list,
     "order.logisticsCompanyList": logistics_company_list,
     "order.logisticsAdd": logistics_add,
     "order.batchDecrypt": batch_decrypt,
+    "product.listV2": product_list,
+    "sku.list": sku_list,
+    "sku.syncStock": sync_stock,
+    "sku.syncStockBatch": sync_stock_batch,
 }
 TOKEN_APIS = {"token.refresh"}  # signed, but called without an access_token
 

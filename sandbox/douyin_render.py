@@ -5,6 +5,10 @@ reference §8.3 and a `sku_order_list` of sub-orders. Receiver data comes as mas
 (`mask_post_*`) plus ciphertexts (`encrypt_post_receiver`, `encrypt_post_tel`,
 `post_addr.encrypt_detail`); the plain fields stay empty. The ciphertext is a deterministic,
 reversible stand-in bound to the order id, which the simulator's `order/batchDecrypt` opens.
+
+A shop's products are its catalogue products, each with its SKUs and their seller codes
+(`code`, 商家编码), as `product/listV2` and `sku/list` show them; ids derive from the
+shop and the codes.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import base64
 import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
+from sandbox.catalog import Product, shop_products, variant_name
 from sandbox.model import SimLine, SimOrder
 
 # neutral status -> Doudian order_status [H] (reference §8.3; Go struct comment)
@@ -39,6 +45,10 @@ PAY_TYPE_WECHAT = 1
 NAME_MASK_KEEP, PHONE_MASK_HEAD, PHONE_MASK_TAIL, ADDRESS_MASK_KEEP = 1, 3, 4, 3
 # Shop and sub-order ids: 19 digits, as the app_key format suggests for ids; made up.
 ORDER_ID_PREFIX = "6"
+# Product ids are 19 digits (the SDK says so); SKU ids 16, as samples show. Every sandbox
+# product is online and approved (status 0, check_status 3) since one moment.
+PRODUCT_ID_BASE, SKU_ID_BASE = 3_500_000_000_000_000_000, 1_700_000_000_000_000
+LISTED_AT = 1_704_067_200  # 2024-01-01
 # --- end UNVERIFIED ----------------------------------------------------------------------
 
 # Simulator-only key: ciphertexts must be stable across runs so payloads are reproducible.
@@ -237,4 +247,49 @@ def render_order(order: SimOrder) -> dict:
             for entry in order.tracking if entry.get("platform") == "douyin"
         ],
         "sku_order_list": [render_sku_order(line, order_id, status, order) for line in order.lines],
+    }
+
+
+# ---- the shop's products and SKUs -----------------------------------------------------
+
+
+def _stable_number(text: str, digits: int) -> int:
+    return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big") % 10**digits
+
+
+@dataclass(frozen=True)
+class ListedProduct:
+    product_id: int
+    product: Product
+
+    @property
+    def sku_ids(self) -> dict[int, str]:
+        """sku_id -> seller code; every Doudian product has at least one SKU."""
+        return {SKU_ID_BASE + _stable_number(f"sku|{self.product_id}|{code}", 14): code
+                for code in self.product.skus}
+
+
+def listed_products(shop: str, codes: list[str]) -> dict[int, ListedProduct]:
+    """product_id -> product of the shop, in listing order."""
+    products = (ListedProduct(PRODUCT_ID_BASE + _stable_number(f"product|{shop}|{p.name}", 17), p)
+                for p in shop_products(codes))
+    return {listed.product_id: listed for listed in products}
+
+
+def render_product(listed: ListedProduct) -> dict:
+    """One entry of product/listV2's data."""
+    return {
+        "product_id": listed.product_id, "name": listed.product.name, "status": 0,
+        "check_status": 3, "product_type": 0, "img": "", "outer_product_id": "",
+        "create_time": LISTED_AT, "update_time": LISTED_AT, "is_package_product": False,
+    }
+
+
+def render_sku(listed: ListedProduct, sku_id: int, code: str, stock: dict[str, int]) -> dict:
+    """One entry of sku/list's data: ordinary stock (sku_type 0), nothing pre-held."""
+    return {
+        "id": sku_id, "product_id": listed.product_id, "product_id_str": str(listed.product_id),
+        "code": code, "out_sku_id": 0, "sku_type": 0, "stock_num": stock.get(code, 0),
+        "prehold_stock_num": 0, "prom_stock_num": 0, "step_stock_num": 0,
+        "spec_detail_name1": variant_name(code), "price": 0, "create_time": LISTED_AT,
     }

@@ -7,7 +7,9 @@ timestamps, `<method_with_underscores>_responce` envelopes (JD's spelling) and
 `jingdong.pop.order.search` in windows of limited width, shipped with
 `jingdong.pop.order.shipment` with JD's carrier ids, and served with masked consignee
 data. Business refusals (a window too wide, an order that cannot ship) come back inside
-the result's `apiResult`/operator result, system refusals as `error_response`.
+the result's `apiResult`/operator result, system refusals as `error_response`. Stock sync
+reads the shop's SKUs with `jingdong.sku.read.searchSkuList` and sets one SKU's stock per
+`jingdong.stock.write.updateSkuStock` (skuId, stockNum: the full number, never a delta).
 How an order is dressed for the wire lives in `sandbox.jd_render`.
 """
 
@@ -27,8 +29,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from sandbox.jd_render import (
-    OrderIndex, created_clock, modified_clock, parse_jd_time, render_order, seconds, served_state,
-    spoil, stable_number,
+    OrderIndex, created_clock, modified_clock, listed_skus, parse_jd_time, render_order,
+    render_sku, seconds, served_state, spoil, stable_number,
 )
 from sandbox.model import SandboxState, SimOrder
 
@@ -49,6 +51,9 @@ WINDOW_LIMIT = timedelta(days=30)
 MODIFIED_VISIBILITY = timedelta(days=90)
 DEFAULT_PAGE_SIZE = 20
 DATE_TYPE_CREATED = "1"  # any other value means modification time (third-party comment)
+# searchSkuList: one SDK wrapper says at most 50 a page; the default 20 is from a sample.
+MAX_SKU_PAGE_SIZE, DEFAULT_SKU_PAGE_SIZE = 50, 20
+SKU_STATUSES = frozenset({1, 2, 4})  # 1 上架, 2 下架, 4 删除 [M] SDK parameter comments
 SORT_DESCENDING = "1"  # any other value sorts ascending (third-party comment)
 
 
@@ -75,6 +80,9 @@ ORDER_NOT_FOUND = JdError("10100003", "订单不存在", "Order not found")
 NOT_SHIPPABLE = JdError("10100004", "订单状态不允许出库", "Order state does not allow shipment")
 UNKNOWN_CARRIER = JdError("10100005", "物流公司不存在", "Unknown logistics company")
 BAD_ORDER_STATE = JdError("10100006", "订单状态参数不合法", "Invalid order_state")
+# updateSkuStock's refusals: JD's codes for them are not in the material we hold.
+SKU_NOT_FOUND = JdError("10100101", "sku不存在或不属于当前商家", "SKU not found for this vender")
+NEGATIVE_STOCK = JdError("10100102", "库存数不能为负数", "stockNum must not be negative")
 # OAuth errors of open-oauth.jd.com: a top-level `code`/`msg` pair.
 OAUTH_BAD_CLIENT = (1001, "app_key或app_secret错误")
 OAUTH_BAD_GRANT = (1002, "grant_type错误")
@@ -223,10 +231,68 @@ def _ship(index: OrderIndex, shop: str, business: dict) -> None:
         index.changed(shop)
 
 
+def _whole_number(value: object, name: str) -> int:
+    """A JSON number (or digits with a sign); JD's SDKs send ids as numbers."""
+    if isinstance(value, bool):
+        raise Refusal(INVALID_PARAMETER, f"{name}须为整数")
+    if isinstance(value, int):
+        return value
+    text = str(value if value is not None else "").strip()
+    if not text.lstrip("-").isdigit():
+        raise Refusal(INVALID_PARAMETER, f"{name}须为整数")
+    return int(text)
+
+
+def _number_list(value: object, name: str) -> list[int]:
+    """An int[] parameter: a JSON list, or the comma-separated text some clients send."""
+    parts = value if isinstance(value, list) else str(value).split(",")
+    return [_whole_number(part, name) for part in parts if str(part).strip()]
+
+
+def _shop_stock(state: SandboxState, shop: str) -> dict[str, int]:
+    with state.lock:
+        return dict(state.stock_levels.get(shop, {}))
+
+
+def search_sku_list(index: OrderIndex, shop: str, business: dict) -> dict:
+    statuses = set(_number_list(business.get("skuStatuValue") or "1,2", "skuStatuValue"))
+    if statuses - SKU_STATUSES:
+        raise Refusal(INVALID_PARAMETER, "skuStatuValue只能为1,2,4")
+    page = _whole_number(business.get("pageNo", 1), "pageNo")
+    size = _whole_number(business.get("page_size", DEFAULT_SKU_PAGE_SIZE), "page_size")
+    if page < 1 or not 1 <= size <= MAX_SKU_PAGE_SIZE:
+        raise Refusal(INVALID_PARAMETER, f"pageNo从1开始, page_size不能超过{MAX_SKU_PAGE_SIZE}")
+    wares = set(_number_list(business.get("wareId") or "", "wareId"))
+    named = business.get("field")  # a comma list, or string[] in some SDKs
+    fields = _fields({"optional_fields": ",".join(named) if isinstance(named, list) else named})
+    skus = list(listed_skus(shop, index.state.listed_skus(shop)).values())
+    # Every sandbox SKU is on sale: only a filter without 上架 (1) hides them.
+    matches = [s for s in skus if 1 in statuses and (not wares or s.ware_id in wares)]
+    stock = _shop_stock(index.state, shop)
+    data = [render_sku(s, stock, fields) for s in matches[(page - 1) * size:page * size]]
+    return {"page": {"data": data, "pageNo": page, "pageSize": size, "totalItem": len(matches)}}
+
+
+def update_sku_stock(index: OrderIndex, shop: str, business: dict) -> dict:
+    sku_id = _whole_number(business.get("skuId"), "skuId")
+    stock_num = _whole_number(business.get("stockNum"), "stockNum")
+    if business.get("storeId") not in (None, ""):  # a simulator limit, not the platform's
+        raise Refusal(INVALID_PARAMETER, "门店库存 (storeId) is not simulated")
+    listed = listed_skus(shop, index.state.listed_skus(shop)).get(sku_id)
+    if listed is None:
+        raise Refusal(SKU_NOT_FOUND, str(sku_id))
+    if stock_num < 0:
+        raise Refusal(NEGATIVE_STOCK, str(stock_num))
+    index.state.set_stock(shop, listed.code, stock_num)
+    return {"success": True}
+
+
 HANDLERS = {
     "jingdong.pop.order.search": order_search,
     "jingdong.pop.order.get": order_get,
     "jingdong.pop.order.shipment": order_shipment,
+    "jingdong.sku.read.searchSkuList": search_sku_list,
+    "jingdong.stock.write.updateSkuStock": update_sku_stock,
 }
 
 

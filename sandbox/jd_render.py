@@ -5,7 +5,8 @@ Times are China-time strings, amounts two-decimal strings in yuan, the state one
 APIs hand it out: the reference documents no decrypt call (JD's TDE is a client SDK), so
 no plaintext name, phone or street address ever leaves the simulator. `OrderIndex` finds
 a shop's orders by JD's clocks and order ids; `spoil` breaks a payload for the
-`malformed` fault.
+`malformed` fault. A shop's wares are its catalogue products, each with its SKUs and
+their seller codes (`outerId`), as `jingdong.sku.read.searchSkuList` shows them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 
+from sandbox.catalog import shop_products, variant_name
 from sandbox.model import SandboxState, SimLine, SimOrder
 
 CHINA_TIME = timezone(timedelta(hours=8))
@@ -55,6 +57,13 @@ ORDER_ID_BASE, ORDER_ID_SPAN, ORDER_ID_FACTOR = 200_000_000_000, 10**11, 7_919_1
 # a search parameter; JD's newer APIs give buyers opaque ids instead of the pin).
 DELIVERY_TYPE, INVOICE_INFO = "任意时间", "不需要开具发票"
 # Region ids are stable stand-ins, not JD's own region codes.
+# Ware ids 11 digits and SKU ids 12 (recent JD ids are 11-14 digits); every sandbox SKU
+# is on sale (status 1) since one moment, and priced at nothing the connector reads.
+WARE_ID_BASE, SKU_ID_BASE = 10_000_000_000, 100_000_000_000
+SKU_ON_SALE = 1
+LISTED_AT = "2024-01-01 00:00:00"
+# Fields searchSkuList returns when `field` names none (the doc does not say).
+DEFAULT_SKU_FIELDS = ("skuId", "wareId")
 # --- end
 
 
@@ -292,3 +301,36 @@ def spoil(body: dict) -> dict | None:
     target.pop("orderId", None)
     target["itemInfoList"] = json.dumps(target.get("itemInfoList"), ensure_ascii=False)
     return body
+
+
+# ---- the shop's wares and SKUs --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListedSku:
+    sku_id: int
+    ware_id: int
+    code: str  # the seller's outerId
+    ware_title: str
+
+
+def listed_skus(shop: str, codes: list[str]) -> dict[int, ListedSku]:
+    """skuId -> SKU of the shop, wares in listing order and their SKUs under them."""
+    found = {}
+    for product in shop_products(codes):
+        ware_id = WARE_ID_BASE + stable_number(f"ware|{shop}|{product.name}")
+        for code in product.skus:
+            sku_id = SKU_ID_BASE + stable_number(f"sku|{shop}|{code}")
+            found[sku_id] = ListedSku(sku_id, ware_id, code, product.name)
+    return found
+
+
+def render_sku(listed: ListedSku, stock: dict[str, int], fields: list[str] | None) -> dict:
+    """One SKU of searchSkuList's page.data, cut to `field` (JD answers only what it names)."""
+    full = {
+        "skuId": listed.sku_id, "wareId": listed.ware_id, "outerId": listed.code,
+        "stockNum": stock.get(listed.code, 0), "status": SKU_ON_SALE,
+        "skuName": f"{listed.ware_title} {variant_name(listed.code)}",
+        "wareTitle": listed.ware_title, "created": LISTED_AT, "modified": LISTED_AT,
+    }
+    return {name: full[name] for name in fields or DEFAULT_SKU_FIELDS if name in full}

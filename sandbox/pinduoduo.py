@@ -5,6 +5,8 @@ It follows reference §6: MD5 signing over the sorted parameters, `<api>_respons
 confirm time, 30 min for the increment by update time), China-time strings, amounts as
 yuan doubles, and receiver data that is ciphertext plus masks while an order waits for
 shipment. The real gateway has no sandbox, so this is where the connector meets PDD's rules.
+Stock sync lists goods with their SKUs (pdd.goods.list.get) and sets one SKU's stock per
+pdd.goods.quantity.update, fully (update_type 1) or incrementally (2).
 How an order is dressed for the wire lives in `sandbox.pinduoduo_render`.
 """
 
@@ -30,8 +32,9 @@ from sandbox.model import SandboxState, SimOrder
 # Rendering lives in its own module; its names stay importable from here as before.
 from sandbox.pinduoduo_render import (  # noqa: F401
     CHINA_TIME, DETAIL_ADDRESS, FULL_ADDRESS, NAME, PHONE, SHIP_PROMISE, STATUS_CODES, TIME_FORMAT,
-    china_time, confirm_time, decrypt, encrypt, mask_address, mask_name, mask_phone, order_sn,
-    receiver_fields, render_item, render_order, shipping_time, update_time,
+    china_time, confirm_time, decrypt, encrypt, listed_goods, mask_address, mask_name,
+    mask_phone, order_sn, receiver_fields, render_goods, render_item, render_order, shipping_time,
+    update_time,
 )
 
 PLATFORM = "pdd"
@@ -65,6 +68,8 @@ BAD_REFRESH_TOKEN = PddError(10020, "refresh_token已过期或无效")
 # PDD states no refresh-token lifetime either; a month stands in for it.
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 DECRYPT_ITEM_FAILED = 40001  # per-item error_code inside open_decrypt_batch_response
+GOODS_NOT_FOUND = PddError(30101, "商品不存在")
+SKU_NOT_FOUND = PddError(30102, "sku不存在")
 # --- end of unverified codes
 
 # [L] ids often quoted for PDD (reference §6.4), unverified; J&T's id is made up.
@@ -79,6 +84,8 @@ LOGISTICS_COMPANIES = tuple(
 COMPANIES_BY_ID = {company["id"]: company for company in LOGISTICS_COMPANIES}
 
 ALL = 5  # order_status / refund_status filter value meaning "any"
+MAX_GOODS_PAGE_SIZE = 100  # [H] pdd.goods.list.get: default 100, at most 100
+FULL_UPDATE, INCREMENTAL_UPDATE = 1, 2  # [H] pdd.goods.quantity.update update_type
 
 
 class Refusal(Exception):
@@ -308,6 +315,56 @@ def decrypt_batch(index: OrderIndex, shop: str, params: dict) -> dict:
     return {"open_decrypt_batch_response": {"data_decrypt_list": results}}
 
 
+def _shop_stock(state: SandboxState, shop: str) -> dict[str, int]:
+    with state.lock:
+        return dict(state.stock_levels.get(shop, {}))
+
+
+def goods_list(index: OrderIndex, shop: str, params: dict) -> dict:
+    page = _int_param(params, "page", 1)
+    size = _int_param(params, "page_size", MAX_GOODS_PAGE_SIZE)
+    if page < 1 or not 1 <= size <= MAX_GOODS_PAGE_SIZE:
+        raise Refusal(BAD_PARAMETER, f"page从1开始, page_size不能超过{MAX_GOODS_PAGE_SIZE}")
+    goods = list(listed_goods(shop, index.state.listed_skus(shop)).values())
+    # is_onsale wins over outer_id, which wins over goods_name (doc); all sandbox goods are on sale.
+    if params.get("is_onsale", "") != "":
+        goods = goods if _int_param(params, "is_onsale") == 1 else []
+    elif params.get("outer_id"):
+        goods = [g for g in goods if params["outer_id"] in g.product.skus]
+    elif params.get("goods_name"):
+        goods = [g for g in goods if params["goods_name"] in g.product.name]
+    stock = _shop_stock(index.state, shop)
+    chosen = [render_goods(g, stock) for g in goods[(page - 1) * size : page * size]]
+    return {"goods_list_get_response": {"goods_list": chosen, "total_count": len(goods)}}
+
+
+def goods_quantity_update(index: OrderIndex, shop: str, params: dict) -> dict:
+    goods_id, quantity = _int_param(params, "goods_id"), _int_param(params, "quantity")
+    mode = _int_param(params, "update_type", FULL_UPDATE)
+    if mode not in (FULL_UPDATE, INCREMENTAL_UPDATE):
+        raise Refusal(BAD_PARAMETER, "update_type只能为1(全量)或2(增量)")
+    goods = listed_goods(shop, index.state.listed_skus(shop)).get(goods_id)
+    if goods is None:
+        raise Refusal(GOODS_NOT_FOUND, str(goods_id))
+    skus = goods.sku_ids
+    if params.get("sku_id"):  # sku_id first, outer_id only when sku_id is absent (doc)
+        code = skus.get(_int_param(params, "sku_id"))
+    elif params.get("outer_id"):
+        code = params["outer_id"] if params["outer_id"] in skus.values() else None
+    else:
+        raise Refusal(BAD_PARAMETER, "sku_id和outer_id必填一个")
+    if code is None:
+        raise Refusal(SKU_NOT_FOUND, params.get("sku_id") or params.get("outer_id", ""))
+    if mode == FULL_UPDATE and quantity < 0:
+        raise Refusal(BAD_PARAMETER, "全量更新库存时quantity必须为大于等于0的整数")
+    current = _shop_stock(index.state, shop).get(code, 0)
+    final = quantity if mode == FULL_UPDATE else current + quantity
+    if final < 0:  # an increment may not take the stock below 0 (doc)
+        raise Refusal(BAD_PARAMETER, "增量更新后库存不能小于0")
+    index.state.set_stock(shop, code, final)
+    return {"goods_quantity_update_response": {"is_success": True}}
+
+
 def refresh_token(index: OrderIndex, shop: str | None, params: dict) -> dict:
     """pdd.pop.auth.token.refresh: a new token pair for the mall the refresh token names."""
     now = datetime.now(timezone.utc)
@@ -334,6 +391,8 @@ HANDLERS = {
     "pdd.logistics.online.send": online_send,
     "pdd.open.decrypt.batch": decrypt_batch,
     "pdd.pop.auth.token.refresh": refresh_token,
+    "pdd.goods.list.get": goods_list,
+    "pdd.goods.quantity.update": goods_quantity_update,
 }
 # Public data, and the refresh that stands in for a lapsed token: no access_token needed.
 NEEDS_NO_MALL = {"pdd.logistics.companies.get", "pdd.pop.auth.token.refresh"}

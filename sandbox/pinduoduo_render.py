@@ -4,6 +4,9 @@ Times are China-time strings, amounts yuan doubles, statuses the (order, confirm
 triple of reference §6.3, and receiver data is ciphertext plus masks while the order waits
 for shipment. The ciphertext is a deterministic stand-in so payloads stay reproducible;
 `decrypt` reverses it for the simulator's pdd.open.decrypt.batch.
+
+A shop's goods are its catalogue products, each with its SKUs and their seller codes
+(`outer_id`, 商家编码), as pdd.goods.list.get shows them; ids derive from shop and codes.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import base64
 import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
 from functools import lru_cache
 
+from sandbox.catalog import Product, shop_products, variant_name
 from sandbox.model import SimLine, SimOrder
 
 CHINA_TIME = timezone(timedelta(hours=8))
@@ -207,4 +212,36 @@ def render_order(order: SimOrder) -> dict:
         "logistics_id": last.get("logistics_id", 0),
         "extra_delivery_list": [], "item_list": [render_item(line) for line in order.lines],
         "order_tag_list": [], "buyer_memo": order.note, "remark": "",
+    }
+
+
+# ---- the shop's goods -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListedGoods:
+    goods_id: int
+    product: Product
+
+    @property
+    def sku_ids(self) -> dict[int, str]:
+        """sku_id -> seller SKU code; PDD goods always have at least one SKU."""
+        return {_stable_id(f"sku|{self.goods_id}|{code}"): code for code in self.product.skus}
+
+
+def listed_goods(shop: str, codes: list[str]) -> dict[int, ListedGoods]:
+    """goods_id -> goods of the shop, in listing order."""
+    goods = (ListedGoods(_stable_id(f"goods|{shop}|{p.name}"), p) for p in shop_products(codes))
+    return {entry.goods_id: entry for entry in goods}
+
+
+def render_goods(goods: ListedGoods, stock: dict[str, int]) -> dict:
+    """One entry of pdd.goods.list.get's goods_list, its SKUs inline."""
+    skus = [{"sku_id": sku_id, "outer_id": code, "outer_goods_id": "",
+             "spec": variant_name(code), "sku_quantity": stock.get(code, 0), "is_sku_onsale": 1}
+            for sku_id, code in goods.sku_ids.items()]
+    return {
+        "goods_id": goods.goods_id, "goods_name": goods.product.name, "thumb_url": "",
+        "image_url": "", "is_more_sku": int(len(skus) > 1), "is_onsale": 1,
+        "goods_quantity": sum(sku["sku_quantity"] for sku in skus), "sku_list": skus,
     }

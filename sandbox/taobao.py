@@ -5,7 +5,10 @@ in the form body, signed together (MD5, HMAC-MD5 or HMAC-SHA256, uppercase hex);
 time stamps checked for ±10 minutes of skew; `<api>_response` or `error_response` bodies
 with HTTP 200; the increment list by modified time in windows of at most one day, newest
 first; desensitised receivers opened by `taobao.top.oaid.decrypt`; offline shipment with
-a fixed carrier list; and token refresh only for 服务市场 (service market) apps.
+a fixed carrier list; token refresh only for 服务市场 (service market) apps; and the shop's
+items for stock sync: `taobao.items.onsale.get` and `taobao.item.skus.get` to read them,
+`taobao.skus.quantity.update` (up to 20 SKUs of one item) and `taobao.item.quantity.update`
+to set their stock, fully (type=1) or incrementally (type=2).
 How a trade looks on the wire lives in `sandbox.taobao_render`.
 """
 
@@ -27,9 +30,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from sandbox.model import SandboxState, SimOrder
 from sandbox.taobao_render import (
-    INCREMENT_FIELDS, LOGISTICS_COMPANIES, TRADE_STATUSES, decrypted_receiver, oaid,
-    parse_china_time, receiver_plaintext, render_trade, response_key, select_fields, sign, spoil,
-    tid, token_result, trade_status,
+    INCREMENT_FIELDS, LOGISTICS_COMPANIES, ONSALE_FIELDS, TRADE_STATUSES, ListedItem,
+    decrypted_receiver, listed_items, oaid, parse_china_time, quantity_answer, receiver_plaintext,
+    render_item, render_sku, render_trade, response_key, select_fields, sign, spoil, tid,
+    token_result, trade_status,
 )
 
 PLATFORM = "taobao"
@@ -38,6 +42,11 @@ CLOCK_SKEW_LIMIT = timedelta(minutes=10)  # [H] ±10 min
 MODIFIED_WINDOW_LIMIT = timedelta(days=1)  # [H] increment span ≤ 1 day
 MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 40  # [H]
 MAX_DECRYPT_QUERIES = 20  # [H]
+MAX_ITEM_PAGE_SIZE, DEFAULT_ITEM_PAGE_SIZE = 200, 40  # [H] taobao.items.onsale.get
+MAX_ITEM_ROWS = 20_000  # [H] page_no * page_size beyond this is refused
+MAX_SKU_LOOKUP_ITEMS = 40  # [H] taobao.item.skus.get: at most 40 num_iids
+MAX_SKUS_PER_QUANTITY_UPDATE = 20  # [H] taobao.skus.quantity.update
+FULL_UPDATE, INCREMENTAL_UPDATE = "1", "2"  # [H] `type` of both quantity updates
 DECRYPT_SCENES = frozenset({"1001", "1002", "1003", "1004", "1005", "1006", "1007", "2001", "2002"})
 SERVICE_MARKET, SELF_USE = "service_market", "self_use"  # app kinds (reference §5.3 [H])
 
@@ -73,6 +82,13 @@ TRADE_NOT_FOUND = TopError(15, "Remote service error", "isv.trade-not-exist")
 NOT_SHIPPABLE = TopError(15, "Remote service error", "isv.logistics-offline-service-error")
 UNKNOWN_COMPANY = TopError(15, "Remote service error", "isv.logistics-company-not-exist")
 REFRESH_TOKEN_INVALID = TopError(15, "Remote service error", "isv.refresh-token-invalid")
+# Item and SKU refusals of the quantity updates: TOP's own sub_codes are not in the
+# material we hold; code 15 with isv.* is how TOP refuses a caller's business request.
+ITEM_NOT_FOUND = TopError(15, "Remote service error", "isv.item-not-exist")
+SKU_NOT_FOUND = TopError(15, "Remote service error", "isv.item-sku-not-exist")
+ITEM_HAS_SKUS = TopError(15, "Remote service error", "isv.item-quantity-sku-required")
+# taobao.skus.quantity.update is taken to refuse the whole item when one named SKU is not
+# the item's (as Doudian documents for its batch); the doc says nothing either way.
 # Throttling names its ban in sub_msg; the connector reads the seconds from it.
 BAN_MESSAGE = "This ban will last for {seconds} more seconds"
 # Session lifetimes depend on the app kind and subscription; no single number exists [M].
@@ -279,6 +295,148 @@ def _open(index: TradeIndex, shop: str, wanted: str, asked_oaid: str) -> dict | 
     return decrypted_receiver(order, wanted, asked_oaid, plaintext, matched, now)
 
 
+# ---- the shop's items and their stock ---------------------------------------------
+
+
+def _signed(params: dict, name: str) -> int:
+    text = _required(params, name).strip()
+    if not text.lstrip("-").isdigit():
+        raise Refusal(INVALID_ARGUMENT, f"{name} must be an integer")
+    return int(text)
+
+
+def _shop_items(state: SandboxState, shop: str) -> tuple[dict[int, ListedItem], dict[str, int]]:
+    items = listed_items(shop, state.listed_skus(shop))
+    with state.lock:
+        return items, dict(state.stock_levels.get(shop, {}))
+
+
+def _item(items: dict[int, ListedItem], params: dict) -> ListedItem:
+    wanted = _required(params, "num_iid")
+    item = items.get(int(wanted)) if wanted.isdigit() else None
+    if item is None:
+        raise Refusal(ITEM_NOT_FOUND, f"商品{wanted}不存在或不属于当前卖家")
+    return item
+
+
+def _update_mode(params: dict) -> str:
+    mode = params.get("type") or FULL_UPDATE
+    if mode not in (FULL_UPDATE, INCREMENTAL_UPDATE):
+        raise Refusal(INVALID_ARGUMENT, "type must be 1 (全量) or 2 (增量)")
+    return mode
+
+
+def _apply(state: SandboxState, shop: str, changes: dict[str, int], mode: str) -> None:
+    """Set (or, incrementally, add to) each SKU's stock; a full update below 0 is refused
+    before anything is written, an increment never takes the stock below 0 (doc)."""
+    if mode == FULL_UPDATE and any(quantity < 0 for quantity in changes.values()):
+        raise Refusal(INVALID_ARGUMENT, "全量更新时库存值不能为负数")
+    with state.lock:
+        current = dict(state.stock_levels.get(shop, {}))
+    for sku, quantity in changes.items():
+        final = quantity if mode == FULL_UPDATE else max(current.get(sku, 0) + quantity, 0)
+        state.set_stock(shop, sku, final)
+
+
+def items_onsale_get(index: TradeIndex, shop: str, params: dict) -> dict:
+    fields = _fields(params)
+    unknown = sorted(fields - ONSALE_FIELDS)
+    if unknown:
+        raise Refusal(INVALID_ARGUMENT, f"fields not supported: {','.join(unknown)}")
+    page_no = _int(params, "page_no", 1, 1, 10**6)
+    size = _int(params, "page_size", DEFAULT_ITEM_PAGE_SIZE, 1, MAX_ITEM_PAGE_SIZE)
+    if page_no * size > MAX_ITEM_ROWS:
+        raise Refusal(INVALID_ARGUMENT, f"page_no*page_size不能超过{MAX_ITEM_ROWS}")
+    order_by = params.get("order_by") or "list_time:desc"
+    if order_by not in ("list_time:desc", "list_time:asc"):  # the simulator sorts by these
+        raise Refusal(INVALID_ARGUMENT, f"order_by {order_by} is not simulated")
+    items, stock = _shop_items(index.state, shop)
+    ordered = list(items.values())
+    if order_by == "list_time:desc":
+        ordered.reverse()
+    chosen = ordered[(page_no - 1) * size : page_no * size]
+    page = [{k: v for k, v in render_item(shop, item, stock).items() if k in fields}
+            for item in chosen]
+    body: dict = {"total_results": len(ordered), "request_id": uuid.uuid4().hex}
+    if page or not EMPTY_LIST_LEFT_OUT:
+        body["items"] = {"item": page}
+    return body
+
+
+def item_skus_get(index: TradeIndex, shop: str, params: dict) -> dict:
+    fields = _fields(params)
+    wanted = [part.strip() for part in _required(params, "num_iids").split(",") if part.strip()]
+    if not 1 <= len(wanted) <= MAX_SKU_LOOKUP_ITEMS or not all(w.isdigit() for w in wanted):
+        raise Refusal(INVALID_ARGUMENT, f"num_iids holds 1..{MAX_SKU_LOOKUP_ITEMS} item ids")
+    items, stock = _shop_items(index.state, shop)
+    skus = [{k: v for k, v in render_sku(item, sku_id, sku, stock).items() if k in fields}
+            for item in (items.get(int(w)) for w in dict.fromkeys(wanted)) if item is not None
+            for sku_id, sku in item.sku_ids.items()]
+    body: dict = {"request_id": uuid.uuid4().hex}
+    if skus or not EMPTY_LIST_LEFT_OUT:
+        body["skus"] = {"sku": skus}
+    return body
+
+
+def _quantity_pairs(text: str, name: str) -> list[tuple[str, int]]:
+    """'key:quantity;key:quantity' -> pairs; quantities may be negative (incremental)."""
+    pairs = []
+    for part in (p for p in text.split(";") if p.strip()):
+        key, _, quantity = part.partition(":")
+        if not key.strip() or not quantity.strip().lstrip("-").isdigit():
+            raise Refusal(INVALID_ARGUMENT, f"{name} must read key:quantity;key:quantity")
+        pairs.append((key.strip(), int(quantity)))
+    if not 1 <= len(pairs) <= MAX_SKUS_PER_QUANTITY_UPDATE:
+        raise Refusal(INVALID_ARGUMENT, f"{name} holds 1..{MAX_SKUS_PER_QUANTITY_UPDATE} SKUs")
+    return pairs
+
+
+def skus_quantity_update(index: TradeIndex, shop: str, params: dict) -> dict:
+    items, _ = _shop_items(index.state, shop)
+    item, mode = _item(items, params), _update_mode(params)
+    by_id = item.sku_ids
+    by_code = {sku: sku_id for sku_id, sku in by_id.items()}
+    # skuid_quantities wins; outerid_quantities counts only when it is empty (doc).
+    if params.get("skuid_quantities"):
+        pairs = _quantity_pairs(params["skuid_quantities"], "skuid_quantities")
+        found = {key: int(key) if key.isdigit() and int(key) in by_id else None for key, _ in pairs}
+    elif params.get("outerid_quantities"):
+        pairs = _quantity_pairs(params["outerid_quantities"], "outerid_quantities")
+        found = {key: by_code.get(key) for key, _ in pairs}
+    else:
+        raise Refusal(MISSING_ARGUMENT, "Missing required arguments:skuid_quantities")
+    missing = [key for key, sku_id in found.items() if sku_id is None]
+    if missing:
+        raise Refusal(SKU_NOT_FOUND, f"商品{item.num_iid}下不存在SKU {','.join(missing)}")
+    sku_ids = {key: sku_id for key, sku_id in found.items() if sku_id is not None}
+    _apply(index.state, shop, {by_id[sku_ids[key]]: quantity for key, quantity in pairs}, mode)
+    _, stock = _shop_items(index.state, shop)
+    changed = list(dict.fromkeys(sku_ids[key] for key, _ in pairs))
+    return {"item": quantity_answer(item, stock, changed, datetime.now(timezone.utc))}
+
+
+def item_quantity_update(index: TradeIndex, shop: str, params: dict) -> dict:
+    items, _ = _shop_items(index.state, shop)
+    item, mode, quantity = _item(items, params), _update_mode(params), _signed(params, "quantity")
+    by_id = item.sku_ids
+    wanted_sku, wanted_code = params.get("sku_id", ""), params.get("outer_id", "")
+    if wanted_sku:  # sku_id wins over outer_id when both are given (doc)
+        sku_id = int(wanted_sku) if wanted_sku.isdigit() and int(wanted_sku) in by_id else None
+    elif wanted_code:
+        sku_id = next((i for i, code in by_id.items() if code == wanted_code), None)
+    else:
+        sku_id = 0  # the item's own stock
+    if sku_id is None:
+        raise Refusal(SKU_NOT_FOUND, f"商品{item.num_iid}下不存在SKU {wanted_sku or wanted_code}")
+    if sku_id == 0 and by_id:
+        raise Refusal(ITEM_HAS_SKUS, f"商品{item.num_iid}有SKU, 请指定sku_id")
+    code = by_id[sku_id] if sku_id else item.product.skus[0]
+    _apply(index.state, shop, {code: quantity}, mode)
+    _, stock = _shop_items(index.state, shop)
+    changed = [sku_id] if sku_id else []
+    return {"item": quantity_answer(item, stock, changed, datetime.now(timezone.utc))}
+
+
 def token_refresh(index: TradeIndex, shop: str | None, params: dict) -> dict:
     if _APP_KINDS.get(params["app_key"]) != SERVICE_MARKET:
         raise Refusal(NO_ISV_PERMISSION, "只有服务市场订购类应用可以刷新token")
@@ -305,6 +463,10 @@ HANDLERS = {
     "taobao.logistics.offline.send": offline_send,
     "taobao.top.oaid.decrypt": oaid_decrypt,
     "taobao.top.auth.token.refresh": token_refresh,
+    "taobao.items.onsale.get": items_onsale_get,
+    "taobao.item.skus.get": item_skus_get,
+    "taobao.skus.quantity.update": skus_quantity_update,
+    "taobao.item.quantity.update": item_quantity_update,
 }
 NO_SESSION_NEEDED = {"taobao.logistics.companies.get", "taobao.top.auth.token.refresh"}
 

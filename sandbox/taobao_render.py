@@ -5,6 +5,10 @@ lists wrapped the way TOP's JSON wraps them (`"orders": {"order": [...]}`), and 
 without a value left out, as the gateway leaves them out. The receiver's name, phones and
 street address are desensitised; what opens them is the `oaid` (Open Addressee ID),
 which `taobao.top.oaid.decrypt` turns back into the receiver together with the `tid`.
+
+A shop's items (宝贝) are its catalogue products: `taobao.items.onsale.get` shows the item
+with the seller's outer_id when it has no SKUs, `taobao.item.skus.get` shows each SKU's
+own outer_id (商家编码) and quantity. Item and SKU ids derive from the shop and the codes.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 
+from sandbox.catalog import Product, shop_products, variant_name
 from sandbox.model import SimLine, SimOrder
 
 CHINA_TIME = timezone(timedelta(hours=8))
@@ -76,7 +82,18 @@ LOGISTICS_COMPANIES = tuple(
         (5000000110730, "JD", "京东快递"), (1216000000124268, "JTSD", "极兔速递"), (103, "ZJS", "宅急送"),
     )
 )
+# Items: every sandbox item is on sale since one moment; TOP's item lists show it in
+# list_time order, so the simulator's is the catalogue's (reversed for list_time:desc).
+LISTED_AT = datetime(2024, 1, 1, tzinfo=CHINA_TIME)
+ITEM_TYPE = "fixed"
 # --- end UNVERIFIED
+
+# Fields taobao.items.onsale.get accepts in `fields` (its doc [H]); any other is refused.
+ONSALE_FIELDS = frozenset((
+    "approve_status num_iid title nick type cid pic_url num props valid_thru list_time price "
+    "has_discount has_invoice has_warranty has_showcase modified delist_time postage_id "
+    "seller_cids outer_id sold_quantity"
+).split())
 
 
 def sign(params: dict[str, str], secret: str, method: str = "md5") -> str:
@@ -323,3 +340,74 @@ def spoil(body: dict) -> dict | None:
     target["modified"] = "昨天"
     target["orders"] = json.dumps(target.get("orders"), ensure_ascii=False)
     return body
+
+
+# ---- the shop's items and SKUs ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListedItem:
+    """One item (宝贝) of a shop: a catalogue product with its SKUs, or a product of one
+    code listed without SKUs, whose seller code is then the item's outer_id."""
+
+    num_iid: int
+    product: Product
+
+    @property
+    def sku_ids(self) -> dict[int, str]:
+        """sku_id -> seller SKU code; empty for an item without SKUs."""
+        if not self.product.has_variants:
+            return {}
+        return {sku_id_of(self.num_iid, sku): sku for sku in self.product.skus}
+
+
+def item_id_of(shop: str, product: str) -> int:
+    return 500_000_000_000 + _stable_number(f"item|{shop}|{product}", 11)
+
+
+def sku_id_of(num_iid: int, sku: str) -> int:
+    return 4_000_000_000_000 + _stable_number(f"sku|{num_iid}|{sku}", 12)
+
+
+def listed_items(shop: str, listed_skus: list[str]) -> dict[int, ListedItem]:
+    """num_iid -> item, in listing order."""
+    items = (ListedItem(item_id_of(shop, p.name), p) for p in shop_products(listed_skus))
+    return {item.num_iid: item for item in items}
+
+
+def item_quantity(item: ListedItem, stock: dict[str, int]) -> int:
+    return sum(stock.get(sku, 0) for sku in item.product.skus)
+
+
+def render_item(shop: str, item: ListedItem, stock: dict[str, int]) -> dict:
+    """One `Item` as taobao.items.onsale.get knows it (before `fields` selects)."""
+    listed = china_time(LISTED_AT)
+    return {
+        "num_iid": item.num_iid, "title": item.product.name, "nick": shop, "type": ITEM_TYPE,
+        "approve_status": "onsale", "num": item_quantity(item, stock),
+        "outer_id": "" if item.product.has_variants else item.product.skus[0],
+        "list_time": listed, "modified": listed, "valid_thru": 14, "sold_quantity": 0,
+    }
+
+
+def render_sku(item: ListedItem, sku_id: int, sku: str, stock: dict[str, int]) -> dict:
+    """One `Sku` as taobao.item.skus.get knows it (before `fields` selects)."""
+    listed = china_time(LISTED_AT)
+    return {
+        "sku_id": sku_id, "num_iid": item.num_iid, "outer_id": sku,
+        "quantity": stock.get(sku, 0), "properties": f"1627207:{sku_id % 10**6}",
+        "properties_name": f"1627207:{sku_id % 10**6}:颜色分类:{variant_name(sku)}",
+        "status": "normal", "created": listed, "modified": listed,
+    }
+
+
+def quantity_answer(item: ListedItem, stock: dict[str, int], changed: list[int],
+                    now: datetime) -> dict:
+    """The `item` of a quantity update: num_iid, num and modified, and the changed SKUs."""
+    answer = {"num_iid": item.num_iid, "num": item_quantity(item, stock),
+              "modified": china_time(now)}
+    skus = item.sku_ids
+    if changed:
+        answer["skus"] = {"sku": [{"sku_id": sku_id, "quantity": stock.get(skus[sku_id], 0),
+                                   "modified": china_time(now)} for sku_id in changed]}
+    return answer
