@@ -4,6 +4,7 @@ waybills, write tracking back, and settle the stock of parcels the carrier colle
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -37,9 +38,10 @@ class FulfilReport:
 def fulfil_orders(write_back: bool = True, sync_platform_stock: bool = True) -> FulfilReport:
     report = FulfilReport(unpaid_holds_released=release_unpaid_holds())
     size = get_settings().fulfil_batch_size
+    started = datetime.now(timezone.utc)
     cursor = 0
     while True:
-        batch = allocate_stock(size, after_id=cursor)
+        batch = allocate_stock(size, after_id=cursor, decided_before=started)
         _add_allocation(report, batch)
         if sync_platform_stock and batch.touched_skus:
             # Right after the batch: the platforms stop selling what it just took.

@@ -128,12 +128,13 @@ def receive_stock_delivery(deliveries: list[dict]) -> dict:
     """`deliveries`: [{"warehouse": "WH-SH", "sku": "SKU-0001", "units": 40}, ...]."""
     if not deliveries:
         return {"skus": [], "backorders_allocated": 0}
+    started = datetime.now(timezone.utc)
     arrived = receive_deliveries(deliveries)
     allocated = 0
     size = get_settings().fulfil_batch_size
     cursor = 0
     while True:
-        batch = allocate_stock(size, after_id=cursor, only_skus=arrived)
+        batch = allocate_stock(size, after_id=cursor, only_skus=arrived, decided_before=started)
         allocated += batch.allocated
         if batch.considered < size:
             break

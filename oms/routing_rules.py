@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -27,8 +28,22 @@ class WarehouseSettings:
 
 
 def load_routing_rules(path: Path | None = None) -> tuple[RoutingRules, dict[str, WarehouseSettings]]:
-    """The rules and the per-warehouse settings (by warehouse code) of the routing file."""
+    """The rules and the per-warehouse settings (by warehouse code) of the routing file.
+
+    Parsed once per version of the file (path, size and modification time): allocation
+    asks every batch, and an edit is still picked up by the next batch.
+    """
     path = Path(path) if path is not None else get_settings().routing_rules_path
+    try:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = None  # let the read below say what is wrong
+    return _parsed(path.resolve() if version else path, version)
+
+
+@lru_cache(maxsize=8)
+def _parsed(path: Path, version: tuple[int, int] | None) -> tuple[RoutingRules, dict[str, WarehouseSettings]]:
     source = str(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))

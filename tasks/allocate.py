@@ -1,9 +1,10 @@
 """Allocation task: route and reserve stock for one batch of waiting orders.
 
 A batch whose guarded updates find the stock (or a warehouse's daily capacity) moved is
-rolled back and planned again from fresh numbers, a few times, before the task gives up
-loudly. PostgreSQL may also pick this transaction as the victim of a lock cycle with a
-writer outside allocation: that is the same "plan again" case.
+rolled back and planned again from fresh numbers; the second plan locks its stock rows
+before reading them (PostgreSQL), so it cannot be overtaken again and the batch is not
+starved by busier allocators. PostgreSQL may also pick this transaction as the victim of
+a lock cycle with a writer outside allocation: that is the same "plan again" case.
 """
 
 from __future__ import annotations
@@ -61,15 +62,19 @@ def allocation_policy(conn: Connection) -> AllocationPolicy:
 
 
 @task(name="allocate-stock", **BATCH_TASK)
-def allocate_stock(batch_size: int, after_id: int = 0, only_skus: list[str] | None = None) -> AllocationSummary:
+def allocate_stock(batch_size: int, after_id: int = 0, only_skus: list[str] | None = None,
+                   decided_before: datetime | None = None) -> AllocationSummary:
+    """`decided_before`: the start of this allocation pass, so that backorders another
+    allocator of the pass already tried are not routed again on the same stock."""
     replans = 0
     while True:
         now = datetime.now(timezone.utc)
         try:
             with engine().begin() as conn:
                 outcome = allocate_batch(conn, limit=batch_size, now=now, actor="fulfil", after_id=after_id,
-                                         policy=allocation_policy(conn),
-                                         only_skus=set(only_skus) if only_skus is not None else None)
+                                         policy=allocation_policy(conn), decided_before=decided_before,
+                                         only_skus=set(only_skus) if only_skus is not None else None,
+                                         lock_stock=replans > 0)
                 _park_unknown_skus(conn, outcome.unknown_skus, now)
             break
         except (StockMoved, OperationalError) as error:

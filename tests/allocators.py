@@ -7,10 +7,12 @@ import multiprocessing
 import os
 import time
 from collections import Counter
+from datetime import datetime, timezone
 
 
-def allocate_everything(database_url: str, batch_size: int, start, results) -> None:
-    """One worker: wait for the start signal, then walk all waiting orders in batches."""
+def allocate_everything(database_url: str, batch_size: int, pass_started: datetime, start, results) -> None:
+    """One worker of an allocation pass that began at `pass_started`: wait for the start
+    signal, then walk all waiting orders in batches."""
     os.environ["OMS_DATABASE_URL"] = database_url
     from tasks.allocate import allocate_stock  # imported here: each process starts cold
 
@@ -19,7 +21,7 @@ def allocate_everything(database_url: str, batch_size: int, start, results) -> N
     began = time.perf_counter()
     cursor = 0
     while True:
-        batch = allocate_stock.fn(batch_size, after_id=cursor)
+        batch = allocate_stock.fn(batch_size, after_id=cursor, decided_before=pass_started)
         totals.update(allocated=batch.allocated, backordered=batch.backordered, replans=batch.replans,
                       batches=1)
         if batch.considered < batch_size:
@@ -32,7 +34,10 @@ def run_allocators(database_url: str, workers: int, batch_size: int, timeout: fl
     """Start `workers` processes together; return what each did."""
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
-    processes = [context.Process(target=allocate_everything, args=(database_url, batch_size, start, results))
+    # One pass, one start time, as one fulfil-orders run gives all its batches.
+    pass_started = datetime.now(timezone.utc)
+    processes = [context.Process(target=allocate_everything,
+                                 args=(database_url, batch_size, pass_started, start, results))
                  for _ in range(workers)]
     for process in processes:
         process.start()

@@ -6,6 +6,11 @@ warehouse for stock and one per warehouse for daily capacity. If any of them fin
 numbers moved since they were read, it raises StockMoved, the transaction rolls back
 and the caller plans the batch again; nothing is ever written from a stale read.
 
+A batch planned again may ask to `lock_stock` first (PostgreSQL): its stock rows are
+locked in (warehouse_id, sku_id) order before they are read, so the second plan cannot
+be overtaken. Without it a batch that keeps losing to busier allocators was seen to
+lose eight times in a row at 500 orders over 10,000 SKUs with four workers.
+
 Every decision is kept in `order_routing` with the sentences that explain it, so an
 operator can see why an order went to a warehouse or why it waits.
 """
@@ -30,7 +35,7 @@ from oms.db.schema import (
     warehouse_days,
     warehouses,
 )
-from oms.db.stock import HOLDING, StockMoved, available, reserve
+from oms.db.stock import HOLDING, StockMoved, available, lock_stock_rows, reserve
 from oms.domain.allocation import DemandLine
 from oms.domain.order import OrderStatus, apply_transition
 from oms.domain.routing import OrderToRoute, RoutingDecision, RoutingRules, WarehouseSite, route_batch
@@ -62,11 +67,16 @@ class AllocationPolicy:
 
 def allocate_batch(
     conn: Connection, *, limit: int, now: datetime, actor: str, policy: AllocationPolicy,
-    after_id: int = 0, only_skus: set[str] | None = None,
+    after_id: int = 0, only_skus: set[str] | None = None, decided_before: datetime | None = None,
+    lock_stock: bool = False,
 ) -> AllocationOutcome:
     """Plan and reserve for up to `limit` waiting orders with ids above `after_id`;
-    raise StockMoved to be planned again from fresh numbers."""
-    candidates = _waiting_orders(conn, limit, after_id, now, policy.unpaid_hold)
+    raise StockMoved to be planned again from fresh numbers.
+
+    `decided_before`: skip backordered orders routed at or after this time (another
+    allocator of the same pass already tried them on today's stock).
+    """
+    candidates = _waiting_orders(conn, limit, after_id, now, policy.unpaid_hold, decided_before)
     outcome = AllocationOutcome(considered=len(candidates), last_id=max(candidates, default=after_id))
     if not candidates:
         return outcome
@@ -88,6 +98,8 @@ def allocate_batch(
     sku_ids = {code: item[0] for code, item in catalogue.items()}
     warehouse_ids = _warehouse_ids(conn)
     sites = _sites_with_bookings(conn, policy, warehouse_ids, now)
+    if lock_stock and conn.dialect.name == "postgresql":
+        lock_stock_rows(conn, list(sku_ids.values()))
     free = available(conn, list(sku_ids.values()))
     stock_left = {(code, sku): free.get((wid, sku_id), 0)
                   for code, wid in warehouse_ids.items() for sku, sku_id in sku_ids.items()}
@@ -106,10 +118,14 @@ def allocate_batch(
 
 
 def _waiting_orders(conn: Connection, limit: int, after_id: int, now: datetime,
-                    unpaid_hold: timedelta | None) -> dict[int, dict]:
+                    unpaid_hold: timedelta | None, decided_before: datetime | None) -> dict[int, dict]:
     # Keyset on id (ids grow with arrival) so a run walks every waiting order once, even
     # the ones that stay backordered.
     waiting = orders.c.status.in_(ALLOCATABLE)
+    if decided_before is not None:
+        tried_in_this_pass = exists().where(order_routing.c.order_id == orders.c.id,
+                                            order_routing.c.decided_at >= decided_before)
+        waiting = (orders.c.status == S.PAID.value) | (waiting & ~tried_in_this_pass)
     if unpaid_hold:
         never_reserved = ~exists().where(reservations.c.order_id == orders.c.id)
         waiting = waiting | ((orders.c.status == S.PENDING_PAYMENT.value) & never_reserved
@@ -280,9 +296,15 @@ def _apply(conn: Connection, decisions: dict[int, RoutingDecision], candidates: 
             S(status), S.ALLOCATED, at=now, actor=actor, reason=_reason(decision))))
     if rows:
         conn.execute(reservations.insert(), rows)
-    if placed:
-        conn.execute(update(orders).where(orders.c.id == bindparam("order_pk"))
-                     .values(status=bindparam("status"), warehouse_id=bindparam("wh"), modified_at=now), placed)
+    # One UPDATE per (status, warehouse) rather than per order: on psycopg2 an executemany
+    # UPDATE is a round trip per row.
+    by_target: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for row in placed:
+        by_target[(row["status"], row["wh"])].append(row["order_pk"])
+    for (status, warehouse_id), order_ids in sorted(by_target.items()):
+        for part in chunks(order_ids):
+            conn.execute(update(orders).where(orders.c.id.in_(part))
+                         .values(status=status, warehouse_id=warehouse_id, modified_at=now))
     for part in chunks(newly_waiting):
         conn.execute(update(orders).where(orders.c.id.in_(part)).values(status=S.BACKORDERED.value, modified_at=now))
     history.extend((order_id, apply_transition(S.PAID, S.BACKORDERED, at=now, actor=actor,
@@ -306,7 +328,7 @@ def _record_routing(conn: Connection, decisions: dict[int, RoutingDecision], now
         set_={name: statement.excluded[name] for name in ("outcome", "parcels", "explanation", "reason",
                                                           "short", "decided_at")}
         | {"attempts": order_routing.c.attempts + 1},
-    )
+    ).returning(order_routing.c.order_id)  # keeps psycopg2's executemany batched
     conn.execute(statement, [
         {"order_id": order_id,
          "outcome": "allocated" if decision.parcels else "backordered",

@@ -79,6 +79,14 @@ def reserve(conn: Connection, taken: dict[tuple[int, int], int], now: datetime) 
             raise StockMoved(f"stock of SKU #{sku_id} in warehouse #{warehouse_id} changed while allocating")
 
 
+def lock_stock_rows(conn: Connection, sku_ids: list[int]) -> None:
+    """PostgreSQL: lock these SKUs' stock rows, in the order every writer uses, until the
+    transaction ends (a re-plan that must not be overtaken again)."""
+    # One statement, not chunks: chunks would lock in sku order across warehouses.
+    conn.execute(select(stock.c.id).where(stock.c.sku_id.in_(sorted(sku_ids)))
+                 .order_by(stock.c.warehouse_id, stock.c.sku_id).with_for_update())
+
+
 def available(conn: Connection, sku_ids: list[int]) -> dict[tuple[int, int], int]:
     """(warehouse_id, sku_id) -> on hand - reserved - safety stock, for planning only."""
     found: dict[tuple[int, int], int] = {}

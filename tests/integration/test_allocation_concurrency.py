@@ -16,6 +16,9 @@ from tests.stockworld import build_world, ledger_problems, place_orders, statuse
 
 WORKERS = 4
 BATCH = 40
+# The pipeline's own batch size, over many SKUs: where a batch that lost its guarded
+# update kept losing to the others before re-plans locked their rows first.
+PIPELINE_BATCH = 500
 
 
 def _print_figures(label: str, reports: list[dict], conn) -> None:
@@ -40,19 +43,24 @@ def test_four_workers_on_one_hot_sku_sell_exactly_the_stock(db):
         assert statuses(conn) == {"allocated": 200, "backordered": 500}  # no order lost or left waiting
         assert conn.execute(select(func.count()).select_from(reservations)).scalar_one() == 200
     assert sum(report["allocated"] for report in reports) == 200
-    assert all(report["batches"] > 1 for report in reports)  # they really overlapped
+    # Backorders tried in this pass are not routed again by the other workers; on
+    # PostgreSQL a batch that meets an order just committed by another re-checks only its
+    # locked row, not the routing table, so at most a batch per worker is tried twice.
+    decided = sum(report["allocated"] + report["backordered"] for report in reports)
+    assert 700 <= decided <= 700 + WORKERS * BATCH
 
 
 def test_four_workers_on_many_shared_skus_oversell_nothing_and_backorder_only_what_lacks(db):
     rng = random.Random(11)
-    codes = [f"SKU-{n:04d}" for n in range(300)]
-    on_hand = {(house, code): rng.randint(0, 6) for code in codes for house in ("WH-SH", "WH-GZ")}
-    wanted = [{code: rng.randint(1, 3) for code in rng.sample(codes, rng.choice((1, 1, 2, 3)))}
-              for _ in range(1600)]
+    codes = [f"SKU-{n:04d}" for n in range(3000)]
+    on_hand = {(house, code): rng.randint(0, 4) for code in codes for house in ("WH-SH", "WH-GZ")}
+    wanted = [{code: rng.randint(1, 2) for code in rng.sample(codes, rng.choice((1, 1, 2, 3)))}
+              for _ in range(6000)]
     with db.begin() as conn:
         build_world(conn, on_hand)
-        place_orders(conn, wanted)
-    reports = run_allocators(str(db.url.render_as_string(hide_password=False)), WORKERS, BATCH)
+        for start in range(0, len(wanted), 1000):
+            place_orders(conn, wanted[start:start + 1000], first_number=start + 1)
+    reports = run_allocators(str(db.url.render_as_string(hide_password=False)), WORKERS, PIPELINE_BATCH)
     with db.connect() as conn:
         _print_figures("many SKUs", reports, conn)
         assert ledger_problems(conn) == []
