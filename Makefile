@@ -27,6 +27,7 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/allocate.py
 
 sandbox: $(INSTALLED)
 	$(BIN)/oms sandbox
