@@ -281,6 +281,30 @@ class Waybill:
     tracking_number: str
 
 
+class CarrierClient(Protocol):
+    """What the shipping steps need from a carrier (SF Express is the first).
+
+    `carrier` is our code from oms.domain.carriers ("SF", "ZTO", ...). Failures leave as
+    the errors of oms.domain.errors: a refused parcel comes back as `Rejected` in its place
+    of the list, a failure of the whole call raises.
+    """
+
+    carrier: str
+
+    def create_waybills(self, parcels: list[Parcel]) -> list[Waybill | Rejected]:
+        """One waybill per parcel, in order; asking again for the same `order_ref` gives
+        the number issued the first time, never a second waybill."""
+        ...
+
+    def pickups(self, tracking_numbers: list[str]) -> dict[str, datetime | None]:
+        """When the carrier collected each parcel (UTC), or None while it waits."""
+        ...
+
+    def cancel_waybill(self, order_ref: str) -> None:
+        """Cancel the waybill of this parcel before pickup; `Rejected` once it is too late."""
+        ...
+
+
 class HttpConnection:
     """An httpx client that a connector either borrows or owns.
 

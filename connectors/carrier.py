@@ -129,6 +129,8 @@ def order_message(parcel: Parcel, sender: dict) -> dict:
 class SfCarrierClient(HttpConnection):
     """One SF monthly account (partnerID + checkword) and one HTTP connection pool."""
 
+    carrier = CARRIER
+
     def __init__(
         self,
         base_url: str,

@@ -22,6 +22,8 @@ from sandbox.model import SandboxState
 
 SIMULATORS = {module.PLATFORM: module for module in
               (shopify, pinduoduo, taobao, jd, douyin, shopee, lazada, amazon)}
+# Carrier simulators: each module exposes build_router(state).
+CARRIER_SIMULATORS = (carrier,)
 
 
 class FaultRequest(BaseModel):
@@ -47,7 +49,8 @@ def create_app(state: SandboxState | None = None) -> FastAPI:
     app.state.sandbox = state
     for simulator in SIMULATORS.values():
         app.include_router(simulator.build_router(state))
-    app.include_router(carrier.build_router(state))
+    for simulator in CARRIER_SIMULATORS:
+        app.include_router(simulator.build_router(state))
 
     @app.get("/_sandbox/health")
     def health() -> dict:
