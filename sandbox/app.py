@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-from sandbox import amazon, carrier, douyin, jd, lazada, pinduoduo, shopee, shopify, taobao
+from sandbox import amazon, carrier, douyin, jd, jdl, kuaidi100, lazada, pinduoduo, shopee, shopify, taobao, yto, zto
 from sandbox.generator import populate
 from sandbox.markets import CHINA, MARKETS, Market
 from sandbox.model import SandboxState
@@ -23,7 +23,7 @@ from sandbox.model import SandboxState
 SIMULATORS = {module.PLATFORM: module for module in
               (shopify, pinduoduo, taobao, jd, douyin, shopee, lazada, amazon)}
 # Carrier simulators: each module exposes build_router(state).
-CARRIER_SIMULATORS = (carrier,)
+CARRIER_SIMULATORS = (carrier, jdl, kuaidi100, zto, yto)
 
 
 class FaultRequest(BaseModel):
