@@ -15,7 +15,21 @@ from datetime import datetime, timezone
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-from sandbox import amazon, carrier, douyin, jd, jdl, kuaidi100, lazada, pinduoduo, shopee, shopify, taobao, yto, zto
+from sandbox import (
+    amazon,
+    carrier,
+    douyin,
+    jd,
+    jdl,
+    kuaidi100,
+    lazada,
+    pinduoduo,
+    shopee,
+    shopify,
+    taobao,
+    yto,
+    zto,
+)
 from sandbox.generator import populate
 from sandbox.markets import CHINA, MARKETS, Market
 from sandbox.model import SandboxState
