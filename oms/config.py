@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     alerts_config_path: Path = Path("config/alerts.yaml")
     # Warehouse routing rules, daily parcel capacity and rate cards per warehouse.
     routing_rules_path: Path = Path("config/routing.yaml")
+    # Ship-by deadline rules per platform and product type (the sla-watch flow).
+    sla_rules_path: Path = Path("config/sla.yaml")
     # Stock. Warehouses count daily parcel capacity by their local day. Unpaid orders
     # hold stock for this many minutes when above 0 (Taobao's "reduce stock when ordered"
     # way); at 0 stock is reserved at payment. Stock sync tells each platform the share of
