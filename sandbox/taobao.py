@@ -584,3 +584,8 @@ def register_shop(
         "access_token": token["access_token"], "refresh_token": token["refresh_token"],
         "taobao_user_id": token["taobao_user_id"], "taobao_user_nick": shop,
     }
+
+
+# Cainiao's e-waybill methods (cainiao.waybill.ii.*) are TOP methods on this same gateway;
+# sandbox.cainiao adds them to HANDLERS when imported, which this import makes sure of.
+import sandbox.cainiao  # noqa: F401
