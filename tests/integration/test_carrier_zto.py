@@ -76,7 +76,7 @@ def test_the_same_order_twice_gets_the_same_number_and_one_waybill(client, sandb
 
     assert first == second
     issued = [r for r in sandbox.state.waybills.values()
-              if r.get("carrier") == "ZTO" and r["order_id"] == parcel.order_ref]  # fmt: skip
+              if r.get("carrier") == "ZTO" and r.get("order_id") == parcel.order_ref]  # fmt: skip
     assert len(issued) == 1
 
 
