@@ -305,6 +305,25 @@ class CarrierClient(Protocol):
         ...
 
 
+class WaybillPerParcel:
+    """`create_waybills` for carriers whose API takes one parcel per call: a refused
+    parcel does not stop the batch; a retryable error raises, and running the batch
+    again returns the numbers already issued (the carriers answer a repeated order
+    reference with its first number)."""
+
+    def create_waybill(self, parcel: Parcel) -> Waybill:
+        raise NotImplementedError
+
+    def create_waybills(self, parcels: list[Parcel]) -> list[Waybill | Rejected]:
+        outcomes: list[Waybill | Rejected] = []
+        for parcel in parcels:
+            try:
+                outcomes.append(self.create_waybill(parcel))
+            except Rejected as refusal:
+                outcomes.append(refusal)
+        return outcomes
+
+
 class HttpConnection:
     """An httpx client that a connector either borrows or owns.
 

@@ -33,7 +33,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from connectors.base import HttpConnection, Parcel, Waybill
+from connectors.base import HttpConnection, Parcel, Waybill, WaybillPerParcel
 from oms.domain.errors import RateLimited, Rejected, Unavailable
 from oms.domain.order import Receiver
 
@@ -126,7 +126,7 @@ def order_message(parcel: Parcel, sender: dict) -> dict:
     }
 
 
-class SfCarrierClient(HttpConnection):
+class SfCarrierClient(WaybillPerParcel, HttpConnection):
     """One SF monthly account (partnerID + checkword) and one HTTP connection pool."""
 
     carrier = CARRIER
@@ -163,19 +163,6 @@ class SfCarrierClient(HttpConnection):
             body=result,
         )
 
-    def create_waybills(self, parcels: list[Parcel]) -> list[Waybill | Rejected]:
-        """A waybill or the refusal for each parcel, in order.
-
-        A refused parcel does not stop the batch. A retryable error does: it is raised,
-        and running the whole batch again returns the numbers already issued.
-        """
-        outcomes: list[Waybill | Rejected] = []
-        for parcel in parcels:
-            try:
-                outcomes.append(self.create_waybill(parcel))
-            except Rejected as refusal:
-                outcomes.append(refusal)
-        return outcomes
 
     def pickups(self, tracking_numbers: list[str]) -> dict[str, datetime | None]:
         """When SF collected each parcel (UTC), or None while it still waits for the courier.

@@ -25,7 +25,7 @@ from decimal import Decimal
 
 import httpx
 
-from connectors.base import HttpConnection, Parcel, Waybill, gateway_json
+from connectors.base import HttpConnection, Parcel, Waybill, gateway_json, WaybillPerParcel
 from connectors.jd import sign_params
 from oms.domain.errors import Rejected, Unavailable
 from oms.domain.order import Receiver
@@ -63,7 +63,7 @@ def receiver_fields(receiver: Receiver) -> dict:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-class JdlCarrierClient(HttpConnection):
+class JdlCarrierClient(WaybillPerParcel, HttpConnection):
     """One JD Logistics merchant (customerCode) with its JOS app credentials."""
 
     carrier = CARRIER
@@ -97,15 +97,6 @@ class JdlCarrierClient(HttpConnection):
                        f"{result.get('resultMessage') or 'no reason given'}",
                        platform=CARRIER, code=result.get("resultCode"), body=result)  # fmt: skip
 
-    def create_waybills(self, parcels: list[Parcel]) -> list[Waybill | Rejected]:
-        """A waybill or the refusal for each parcel; retryable errors are raised."""
-        outcomes: list[Waybill | Rejected] = []
-        for parcel in parcels:
-            try:
-                outcomes.append(self.create_waybill(parcel))
-            except Rejected as refusal:
-                outcomes.append(refusal)
-        return outcomes
 
     def pickups(self, tracking_numbers: list[str]) -> dict[str, datetime | None]:
         """When JD collected each parcel (UTC), or None; one trace call per number."""

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from connectors.base import (
+    WaybillPerParcel,
     HttpConnection,
     Parcel,
     Waybill,
@@ -95,7 +96,7 @@ def receiver_man(receiver: Receiver) -> dict:
     return {key: value for key, value in man.items() if value is not None}
 
 
-class Kuaidi100CarrierClient(HttpConnection):
+class Kuaidi100CarrierClient(WaybillPerParcel, HttpConnection):
     """One Kuaidi100 enterprise account, ordering waybills of one real carrier."""
 
     def __init__(self, label_url: str, poll_url: str, key: str, secret: str, customer: str,
@@ -133,15 +134,6 @@ class Kuaidi100CarrierClient(HttpConnection):
                        f"{answer.get('message') or 'no reason given'}",
                        platform=PLATFORM, code=answer.get("returnCode"), body=answer)  # fmt: skip
 
-    def create_waybills(self, parcels: list[Parcel]) -> list[Waybill | Rejected]:
-        """A waybill or the refusal for each parcel; retryable errors are raised."""
-        outcomes: list[Waybill | Rejected] = []
-        for parcel in parcels:
-            try:
-                outcomes.append(self.create_waybill(parcel))
-            except Rejected as refusal:
-                outcomes.append(refusal)
-        return outcomes
 
     def pickups(self, tracking_numbers: list[str]) -> dict[str, datetime | None]:
         """When the carrier collected each parcel (UTC), or None; one query per number."""

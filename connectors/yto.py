@@ -30,7 +30,7 @@ from decimal import Decimal
 
 import httpx
 
-from connectors.base import HttpConnection, Parcel, Waybill, gateway_json
+from connectors.base import HttpConnection, Parcel, Waybill, gateway_json, WaybillPerParcel
 from connectors.carrier import DEMO_SENDER
 from oms.domain.errors import RateLimited, Rejected, Unavailable
 from oms.domain.order import Receiver
@@ -95,7 +95,7 @@ def order_param(parcel: Parcel, sender: dict) -> dict:
     }
 
 
-class YtoCarrierClient(HttpConnection):
+class YtoCarrierClient(WaybillPerParcel, HttpConnection):
     """One YTO customer account (userId, customer code, secret) and one HTTP pool."""
 
     carrier = CARRIER
@@ -125,16 +125,6 @@ class YtoCarrierClient(HttpConnection):
             raise Unavailable("YTO reported success without a mailNo", platform=CARRIER, body=answer)
         return Waybill(CARRIER, str(number))
 
-    def create_waybills(self, parcels: list[Parcel]) -> list[Waybill | Rejected]:
-        """A waybill or the refusal for each parcel, in order; a retryable error raises
-        and running the batch again returns the numbers already issued."""
-        outcomes: list[Waybill | Rejected] = []
-        for parcel in parcels:
-            try:
-                outcomes.append(self.create_waybill(parcel))
-            except Rejected as refusal:
-                outcomes.append(refusal)
-        return outcomes
 
     def pickups(self, tracking_numbers: list[str]) -> dict[str, datetime | None]:
         """When YTO collected each parcel (UTC), or None while it waits: one call per

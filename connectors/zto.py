@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from connectors.base import HttpConnection, Parcel, Waybill, gateway_json
+from connectors.base import HttpConnection, Parcel, Waybill, gateway_json, WaybillPerParcel
 from connectors.carrier import DEMO_SENDER
 from oms.domain.errors import RateLimited, Rejected, Unavailable
 from oms.domain.order import Receiver
@@ -111,7 +111,7 @@ def order_body(parcel: Parcel, sender: dict) -> dict:
     }
 
 
-class ZtoCarrierClient(HttpConnection):
+class ZtoCarrierClient(WaybillPerParcel, HttpConnection):
     """One ZOP app (appKey + appSecret) and one HTTP connection pool."""
 
     carrier = CARRIER
@@ -140,16 +140,6 @@ class ZtoCarrierClient(HttpConnection):
                               platform=CARRIER, body=answer)  # fmt: skip
         return Waybill(CARRIER, str(number))
 
-    def create_waybills(self, parcels: list[Parcel]) -> list[Waybill | Rejected]:
-        """A waybill or the refusal for each parcel, in order; a retryable error raises
-        and running the batch again returns the numbers already issued."""
-        outcomes: list[Waybill | Rejected] = []
-        for parcel in parcels:
-            try:
-                outcomes.append(self.create_waybill(parcel))
-            except Rejected as refusal:
-                outcomes.append(refusal)
-        return outcomes
 
     def pickups(self, tracking_numbers: list[str]) -> dict[str, datetime | None]:
         """When ZTO collected each parcel (UTC), or None while it waits: one call per

@@ -307,8 +307,9 @@ def query_by_trade(index, shop: str, params: dict) -> dict:
 
 
 def collect(state, numbers, now: datetime) -> list[str]:
-    """The courier of the real carrier took these Cainiao waybills; SF's rules apply."""
-    return _carrier_collect(state, numbers, now)
+    """The courier of the real carrier took these Cainiao waybills; SF's rules apply and
+    other carriers' waybills are left alone."""
+    return _carrier_collect(state, numbers, now, belongs=lambda record: "object_id" in record)
 
 
 HANDLERS = {

@@ -36,7 +36,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, quote_plus
 
@@ -119,7 +119,8 @@ def is_ciphertext(value: str) -> bool:
     return value.startswith(CIPHERTEXT_MARKS)
 
 
-def _present(value: object) -> bool:
+def present(value: object) -> bool:
+    """A non-blank string: what carriers accept as a filled-in field."""
     return isinstance(value, str) and value.strip() != ""
 
 
@@ -128,14 +129,14 @@ def receiver_problem(contact: dict) -> tuple[str, str] | None:
     abroad = contact.get("country", "CN") != "CN"
     # SF International labels abroad need no Chinese province; many countries have none.
     for field in ("city", "address") if abroad else ("province", "city", "address"):
-        if not _present(contact.get(field)):
+        if not present(contact.get(field)):
             return ERROR_RECEIVER_ADDRESS, f"到件方{field}不能为空: receiver {field} is missing"
     if not abroad and not is_known_province(contact["province"]):
         return ERROR_RECEIVER_ADDRESS, "到件方province无效: receiver province is not a known province"
-    if not _present(contact.get("contact")):
+    if not present(contact.get("contact")):
         return ERROR_RECEIVER_CONTACT, "到件方contact不能为空: receiver contact name is missing"
     phone = contact.get("mobile") or contact.get("tel")
-    if not _present(phone):
+    if not present(phone):
         return ERROR_RECEIVER_MOBILE, "到件方mobile不能为空: receiver mobile is missing"
     if not is_ciphertext(phone) and sum(ch.isdigit() for ch in phone) < MIN_PHONE_DIGITS:
         return ERROR_RECEIVER_MOBILE, "到件方mobile无效: receiver mobile is too short"
@@ -144,8 +145,8 @@ def receiver_problem(contact: dict) -> tuple[str, str] | None:
 
 def sender_problem(contact: dict) -> tuple[str, str] | None:
     required = ("province", "city", "address", "contact")
-    missing = [name for name in required if not _present(contact.get(name))]
-    if not (_present(contact.get("mobile")) or _present(contact.get("tel"))):
+    missing = [name for name in required if not present(contact.get(name))]
+    if not (present(contact.get("mobile")) or present(contact.get("tel"))):
         missing.append("mobile")
     if missing:
         return ERROR_SENDER_INCOMPLETE, f"寄件方信息不完整: sender {', '.join(missing)} missing"
@@ -245,7 +246,7 @@ def create_order(waybills: _Waybills, partner_id: str, msg_data: str) -> dict:
         order = json.loads(msg_data)
     except ValueError:
         return _refusal(ERROR_BAD_ORDER_DATA, "msgData不是合法的JSON: msgData is not JSON")
-    if not isinstance(order, dict) or not _present(str(order.get("orderId") or "")):
+    if not isinstance(order, dict) or not present(str(order.get("orderId") or "")):
         return _refusal(ERROR_BAD_ORDER_DATA, "orderId不能为空: orderId is missing")
     order_id = str(order["orderId"])
     number = waybills.existing(partner_id, order_id)
@@ -265,19 +266,22 @@ def create_order(waybills: _Waybills, partner_id: str, msg_data: str) -> dict:
     return _business(True, BUSINESS_OK, None, _waybill_data(order_id, number))
 
 
-def collect(state: SandboxState, numbers: Iterable[str] | None, now: datetime) -> list[str]:
+def collect(state: SandboxState, numbers: Iterable[str] | None, now: datetime,
+            belongs: Callable[[dict], bool] = lambda record: True) -> list[str]:
     """The courier came at `now` and took these parcels (every parcel when `numbers` is
     None); return the numbers collected by this visit, in the order given.
 
     A cancelled waybill has no parcel to take, and a parcel already collected keeps its
-    first pickup time: a courier collects a parcel once.
+    first pickup time: a courier collects a parcel once. Every carrier simulator keeps
+    its waybills in `state.waybills`; `belongs` picks one carrier's records.
     """
     with state.lock:
         wanted = list(state.waybills) if numbers is None else list(dict.fromkeys(numbers))
         collected = []
         for number in wanted:
             record = state.waybills.get(number)
-            if record is None or record.get("cancelled") or record.get("picked_up_at"):
+            if (record is None or not belongs(record) or record.get("cancelled")
+                    or record.get("picked_up_at")):
                 continue
             record["picked_up_at"] = now
             collected.append(number)
@@ -327,7 +331,7 @@ def search_routes(state: SandboxState, partner_id: str, msg_data: str) -> dict:
     if not _is(query.get("methodType", METHOD_STANDARD_ROUTES), METHOD_STANDARD_ROUTES):
         return _refusal(ERROR_BAD_METHOD_TYPE, "路由查询类别不合法: only methodType 1 is simulated")
     numbers = query.get("trackingNumber")
-    if not isinstance(numbers, list) or not [n for n in numbers if _present(n)]:
+    if not isinstance(numbers, list) or not [n for n in numbers if present(n)]:
         return _refusal(ERROR_NO_TRACKING_NUMBER, "未传入查询单号: trackingNumber is empty")
     if len(numbers) > MAX_TRACKING_NUMBERS:
         return _refusal(ERROR_TOO_MANY_NUMBERS,

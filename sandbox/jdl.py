@@ -92,20 +92,17 @@ def register_customer(state: SandboxState, customer_code: str) -> dict:
             "customer_code": customer_code}  # fmt: skip
 
 
-def _present(value: object) -> bool:
-    return isinstance(value, str) and value.strip() != ""
-
 
 def receiver_problem(order: dict) -> str | None:
     for field in ("province", "city", "receiveAddress"):
-        if not _present(order.get(field)):
+        if not sf.present(order.get(field)):
             return f"收件人{field}不能为空: receiver {field} is missing"
     if not is_known_province(order["province"]):
         return "收件地址超区: receiver province is not a known province"
-    if not _present(order.get("receiveName")):
+    if not sf.present(order.get("receiveName")):
         return "收件人姓名不能为空: receiver name is missing"
     phone = order.get("receiveMobile") or order.get("receiveTel")
-    if not _present(phone):
+    if not sf.present(phone):
         return "收件人电话不能为空: receiver mobile is missing"
     if not sf.is_ciphertext(phone) and sum(ch.isdigit() for ch in phone) < MIN_PHONE_DIGITS:
         return "收件人电话无效: receiver mobile is too short"
@@ -209,12 +206,9 @@ def _state(code: int, message: str) -> dict:
 
 
 def collect(state: SandboxState, numbers: Iterable[str] | None, now: datetime) -> list[str]:
-    """The JD courier came at `now` and took these parcels (all JD parcels when None)."""
-    with state.lock:
-        wanted = list(state.waybills) if numbers is None else list(numbers)
-        mine = [n for n in wanted if state.waybills.get(n, {}).get("carrier") == CARRIER
-                and "customer_code" in state.waybills[n]]  # fmt: skip
-    return sf.collect(state, mine, now)
+    """The JD courier came at `now` for these parcels (all JD parcels when None);
+    SF's rules apply and other carriers' waybills are left alone."""
+    return sf.collect(state, numbers, now, belongs=lambda record: record.get("carrier") == CARRIER and "customer_code" in record)
 
 
 def _error(error: tuple[str, str, str], detail: str = "") -> dict:

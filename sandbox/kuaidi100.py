@@ -97,22 +97,19 @@ def register_account(state: SandboxState) -> dict:
     return {"key": key, "secret": secret, "customer": customer}
 
 
-def _present(value: object) -> bool:
-    return isinstance(value, str) and value.strip() != ""
-
 
 def receiver_problem(man: object) -> str | None:
     if not isinstance(man, dict):
         return "recMan不能为空: recMan is missing"
     address = man.get("printAddr")
-    if not _present(address):
+    if not sf.present(address):
         return "收件人地址不能为空: recMan.printAddr is missing"
     if not any(address.startswith(name) for name in _province_prefixes(address)):
         return "收件人地址无法解析: recMan.printAddr does not begin with a province"
-    if not _present(man.get("name")):
+    if not sf.present(man.get("name")):
         return "收件人姓名不能为空: recMan.name is missing"
     phone = man.get("mobile") or man.get("tel")
-    if not _present(phone):
+    if not sf.present(phone):
         return "收件人电话不能为空: recMan.mobile is missing"
     if not sf.is_ciphertext(phone) and sum(ch.isdigit() for ch in phone) < MIN_PHONE_DIGITS:
         return "收件人电话无效: recMan.mobile is too short"
@@ -223,11 +220,9 @@ def query(state: SandboxState, key: str, param: dict) -> dict:
 
 
 def collect(state: SandboxState, numbers: Iterable[str] | None, now: datetime) -> list[str]:
-    """The courier came at `now` for these Kuaidi100 parcels (all of them when None)."""
-    with state.lock:
-        wanted = list(state.waybills) if numbers is None else list(numbers)
-        mine = [n for n in wanted if state.waybills.get(n, {}).get("via") == VIA]
-    return sf.collect(state, mine, now)
+    """The Kuaidi100 courier came at `now` for these parcels (all Kuaidi100 parcels when None);
+    SF's rules apply and other carriers' waybills are left alone."""
+    return sf.collect(state, numbers, now, belongs=lambda record: record.get("via") == VIA)
 
 
 def _json(body: dict, status: int = 200, headers: dict | None = None) -> Response:

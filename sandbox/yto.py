@@ -36,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Request, Response
 
+from sandbox import carrier as sf
 from sandbox.geography import is_known_province
 from sandbox.model import Fault, SandboxState
 
@@ -94,19 +95,16 @@ def _refusal(code: str, message: str) -> dict:
     return {"success": False, "code": code, "message": message}
 
 
-def _present(value: object) -> bool:
-    return isinstance(value, str) and value.strip() != ""
-
 
 def recipient_problem(order: dict) -> tuple[str, str] | None:
     """The first reason YTO would refuse this recipient, as (code, message)."""
     for name in ("recipientName", "recipientProvinceName", "recipientCityName", "recipientAddress"):
-        if not _present(order.get(name)):
+        if not sf.present(order.get(name)):
             return ERROR_MISSING_FIELD, f"{name}不能为空: {name} is missing"
     if not is_known_province(order["recipientProvinceName"]):
         return ERROR_BAD_ADDRESS, "收件地址无法识别: recipientProvinceName is not a known province"
     phone = order.get("recipientMobile")
-    if not _present(phone):
+    if not sf.present(phone):
         return ERROR_MISSING_FIELD, "recipientMobile不能为空: recipientMobile is missing"
     if not phone.startswith(CIPHERTEXT_MARKS) and sum(c.isdigit() for c in phone) < MIN_PHONE_DIGITS:
         return ERROR_BAD_PHONE, "收件人电话不正确: recipientMobile is too short"
@@ -116,7 +114,7 @@ def recipient_problem(order: dict) -> tuple[str, str] | None:
 def sender_problem(order: dict) -> tuple[str, str] | None:
     names = ("senderName", "senderProvinceName", "senderCityName", "senderAddress", "senderMobile")
     for name in names:
-        if not _present(order.get(name)):
+        if not sf.present(order.get(name)):
             return ERROR_MISSING_FIELD, f"{name}不能为空: {name} is missing"
     return None
 
@@ -229,25 +227,9 @@ def cancel_order(orders: _Orders, user_id: str, request: dict) -> dict:
 
 
 def collect(state: SandboxState, numbers: Iterable[str] | None, now: datetime) -> list[str]:
-    """The YTO courier came at `now` and took these parcels (every YTO parcel when
-    `numbers` is None); return the numbers collected by this visit, in the order given.
-
-    Same rules as SF's `collect`; numbers of other carriers are left alone.
-    """
-    with state.lock:
-        if numbers is None:
-            wanted = [n for n, r in state.waybills.items() if r.get("carrier") == CARRIER]
-        else:
-            wanted = list(dict.fromkeys(numbers))
-        collected = []
-        for number in wanted:
-            record = state.waybills.get(number)
-            if (record is None or record.get("carrier") != CARRIER or record.get("cancelled")
-                    or record.get("picked_up_at")):
-                continue
-            record["picked_up_at"] = now
-            collected.append(number)
-        return collected
+    """The YTO courier came at `now` for these parcels (all YTO parcels when None);
+    SF's rules apply and other carriers' waybills are left alone."""
+    return sf.collect(state, numbers, now, belongs=lambda record: record.get("carrier") == CARRIER)
 
 
 def _json(body: object, status_code: int = 200, headers: dict | None = None) -> Response:
@@ -270,7 +252,7 @@ def _fault_response(fault: Fault) -> Response | None:
 
 
 def _authenticate(state: SandboxState, method: str, user_id: str, body: dict) -> dict | None:
-    missing = [name for name in BODY_FIELDS if not _present(str(body.get(name) or ""))]
+    missing = [name for name in BODY_FIELDS if not sf.present(str(body.get(name) or ""))]
     if missing:
         return _refusal(ERROR_BAD_REQUEST, f"参数不能为空: {', '.join(missing)}")
     secret = state.app_secrets.get(_secret_key(user_id))

@@ -40,6 +40,7 @@ from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Request, Response
 
+from sandbox import carrier as sf
 from sandbox.geography import is_known_province
 from sandbox.model import Fault, SandboxState
 
@@ -101,19 +102,16 @@ def _refusal(code: str, message: str) -> dict:
     return _answer(False, code, message)
 
 
-def _present(value: object) -> bool:
-    return isinstance(value, str) and value.strip() != ""
-
 
 def receiver_problem(receiver: dict) -> tuple[str, str] | None:
     """The first reason ZTO would refuse this receiver, as (statusCode, message)."""
     for name in ("receiverName", "receiverProvince", "receiverCity", "receiverAddress"):
-        if not _present(receiver.get(name)):
+        if not sf.present(receiver.get(name)):
             return ERROR_MISSING_FIELD, f"{name}不能为空: {name} is missing"
     if not is_known_province(receiver["receiverProvince"]):
         return ERROR_BAD_ADDRESS, "收件省份无法识别: receiverProvince is not a known province"
     phone = receiver.get("receiverMobile") or receiver.get("receiverPhone")
-    if not _present(phone):
+    if not sf.present(phone):
         return ERROR_MISSING_FIELD, "receiverMobile不能为空: receiverMobile is missing"
     if not phone.startswith(CIPHERTEXT_MARKS) and sum(c.isdigit() for c in phone) < MIN_PHONE_DIGITS:
         return ERROR_BAD_PHONE, "收件人电话不正确: receiverMobile is too short"
@@ -122,9 +120,9 @@ def receiver_problem(receiver: dict) -> tuple[str, str] | None:
 
 def sender_problem(sender: dict) -> tuple[str, str] | None:
     for name in ("senderName", "senderProvince", "senderCity", "senderAddress"):
-        if not _present(sender.get(name)):
+        if not sf.present(sender.get(name)):
             return ERROR_MISSING_FIELD, f"{name}不能为空: {name} is missing"
-    if not (_present(sender.get("senderMobile")) or _present(sender.get("senderPhone"))):
+    if not (sf.present(sender.get("senderMobile")) or sf.present(sender.get("senderPhone"))):
         return ERROR_MISSING_FIELD, "senderMobile不能为空: senderMobile is missing"
     return None
 
@@ -274,7 +272,7 @@ def order_info(orders: _Orders, app_key: str, query: dict) -> dict:
 
 
 def cancel_pre_order(orders: _Orders, app_key: str, request: dict) -> dict:
-    if not _present(str(request.get("cancelType") or "")):
+    if not sf.present(str(request.get("cancelType") or "")):
         return _refusal(ERROR_MISSING_FIELD, "cancelType不能为空: cancelType is missing")
     bill_code = str(request.get("billCode") or "").strip()
     order_code = str(request.get("orderCode") or "").strip()
@@ -297,26 +295,9 @@ def cancel_pre_order(orders: _Orders, app_key: str, request: dict) -> dict:
 
 
 def collect(state: SandboxState, numbers: Iterable[str] | None, now: datetime) -> list[str]:
-    """The ZTO courier came at `now` and took these parcels (every ZTO parcel when
-    `numbers` is None); return the numbers collected by this visit, in the order given.
-
-    Same rules as SF's `collect`: cancelled waybills have nothing to take and a parcel
-    keeps its first pickup time. Numbers of other carriers are left alone.
-    """
-    with state.lock:
-        if numbers is None:
-            wanted = [n for n, r in state.waybills.items() if r.get("carrier") == CARRIER]
-        else:
-            wanted = list(dict.fromkeys(numbers))
-        collected = []
-        for number in wanted:
-            record = state.waybills.get(number)
-            if (record is None or record.get("carrier") != CARRIER or record.get("cancelled")
-                    or record.get("picked_up_at")):
-                continue
-            record["picked_up_at"] = now
-            collected.append(number)
-        return collected
+    """The ZTO courier came at `now` for these parcels (all ZTO parcels when None);
+    SF's rules apply and other carriers' waybills are left alone."""
+    return sf.collect(state, numbers, now, belongs=lambda record: record.get("carrier") == CARRIER)
 
 
 def _json(body: dict, status_code: int = 200, headers: dict | None = None) -> Response:

@@ -99,7 +99,8 @@ def _levels_to_push(shop_code: str, only_skus: list[str] | None, full: bool,
     share = get_settings().stock_sync_share.get(shop_code, 1.0)
     with engine().connect() as conn:
         stored = shop_listings(conn, shop_code)
-        wanted = [item for item in stored if only_skus is None or item.sku in set(only_skus)]
+        asked = None if only_skus is None else set(only_skus)
+        wanted = [item for item in stored if asked is None or item.sku in asked]
         sellable = sellable_by_sku(conn, sorted({item.sku for item in wanted})) if wanted else {}
     summary.listings = len(stored)
     levels = []

@@ -286,13 +286,3 @@ def record_carrier_cancel(conn: Connection, shipment_ids: list[int], now: dateti
     for part in chunks(shipment_ids):
         conn.execute(update(shipments).where(shipments.c.id.in_(part)).values(carrier_cancelled_at=now))
 
-
-def parcel_orders(conn: Connection, tracking_numbers: list[str]) -> dict[str, list[int]]:
-    """Tracking number -> the orders sharing that parcel."""
-    found: dict[str, list[int]] = {}
-    for part in chunks(tracking_numbers):
-        query = select(shipments.c.tracking_number, shipments.c.order_id).where(
-            shipments.c.tracking_number.in_(part))
-        for number, order_id in conn.execute(query):
-            found.setdefault(number, []).append(order_id)
-    return found

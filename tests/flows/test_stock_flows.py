@@ -52,6 +52,8 @@ def test_orders_of_one_buyer_to_one_address_ship_as_one_parcel(db, add_shop, san
     assert numbers[0] == numbers[1] != numbers[2]
     parcel = sandbox.state.waybills[numbers[0]]
     assert "+1" in str(parcel)  # one waybill ordered for the two orders
+    refs = [row["parcel_ref"] for row in rows(db, select(shipments).order_by(shipments.c.order_id))]
+    assert refs[0] == refs[1] and refs[0].endswith("+1") and refs[2] != refs[0]
 
 
 def test_merging_switched_off_in_the_configuration_gives_each_order_its_parcel(
