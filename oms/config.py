@@ -54,6 +54,21 @@ class Settings(BaseSettings):
     routing_rules_path: Path = Path("config/routing.yaml")
     # Ship-by deadline rules per platform and product type (the sla-watch flow).
     sla_rules_path: Path = Path("config/sla.yaml")
+    # Carrier rate cards: which carrier takes a parcel, by weight, volume, destination,
+    # service level, cost and the carriers each platform accepts.
+    carrier_rules_path: Path = Path("config/carriers.yaml")
+    # Tracking write-back: a retryable failure (an outage, a rate limit) is tried again
+    # this many times, this many minutes apart, before a person is asked to look.
+    writeback_retries: int = 3
+    writeback_retry_minutes: float = 5.0
+    # check-status-drift compares our status with the platform's for orders changed in
+    # the last this many hours.
+    drift_lookback_hours: float = 72.0
+    # The scan endpoint for warehouse scanners (`oms scanner serve`); scanners send the
+    # token in the X-Scanner-Token header when one is set.
+    scanner_host: str = "127.0.0.1"
+    scanner_port: int = 8765
+    scanner_token: SecretStr = SecretStr("")
     # Stock. Warehouses count daily parcel capacity by their local day. Unpaid orders
     # hold stock for this many minutes when above 0 (Taobao's "reduce stock when ordered"
     # way); at 0 stock is reserved at payment. Stock sync tells each platform the share of
@@ -84,6 +99,18 @@ class Settings(BaseSettings):
     # How long one worker may hold a shop's refresh before others may take over (a
     # crashed holder must not block refreshes for longer).
     token_refresh_lease_seconds: float = 60.0
+
+    # carrier accounts (helper A)
+    # E-waybill accounts by our carrier code (JSON object; every value is kept secret, so
+    # none reaches a log or a repr): which API issues the carrier's numbers ("sf", "zto",
+    # "yto", "jdl", "kuaidi100"), its URL and that API's credentials, e.g.
+    #   {"ZTO": {"api": "zto", "url": "https://japi.zto.com", "app_key": "...", "app_secret": "..."},
+    #    "JT": {"api": "kuaidi100", "url": "https://api.kuaidi100.com", "key": "...", "secret": "...",
+    #           "customer": "..."}}
+    # SF may instead keep using carrier_url / carrier_partner_id / carrier_checkword above.
+    # Cainiao needs no entry: it uses each Taobao shop's own access.
+    carrier_accounts: dict[str, dict[str, SecretStr]] = Field(default_factory=dict)
+    # end carrier accounts (helper A)
 
 
     def concurrency_for(self, platform: str) -> int:

@@ -51,6 +51,8 @@ WATCHED_FLOWS = (
     "audit-stock",
     "receive-stock",
     "confirm-pickups",
+    "sla-watch",
+    "check-status-drift",
 )
 
 # The alert events carry ready texts (see tasks/alerts.py), so one template serves all.

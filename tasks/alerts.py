@@ -29,12 +29,18 @@ STOCK_REPLENISHED = "oms.stock.replenished"
 STOCK_SYNC_FAILED = "oms.stock-sync.failed"  # a platform was not told what is left
 STOCK_SYNC_RECOVERED = "oms.stock-sync.recovered"
 STOCK_DRIFT_REPAIRED = "oms.stock.drift-repaired"  # the audit found totals off their rows
+SLA_WARNING = "oms.sla.warning"  # an order's ship-by deadline is near, tracking not accepted
+SLA_BREACH = "oms.sla.breach"  # past the deadline: the platform may fine the shop
+WRITE_BACK_FAILED = "oms.write-back.failed"  # a tracking number will not reach the platform by itself
+INTERCEPTION_NEEDED = "oms.shipment.interception-needed"  # cancelled after handover: stop the parcel
+STATUS_DRIFT_FOUND = "oms.status.drift"  # our status and the platform's disagree and we cannot repair it
 
 # Events that open trouble, and events that announce its end; the alert automations of
 # `oms alerts setup` match these two lists.
 TROUBLE_EVENTS = (TOKEN_REFRESH_FAILED, TOKEN_EXPIRY_WARNING, CONNECTOR_UNHEALTHY,
                   CONNECTOR_STALLED, "oms.quality.failed", STOCK_LOW, STOCK_SYNC_FAILED,
-                  STOCK_DRIFT_REPAIRED)
+                  STOCK_DRIFT_REPAIRED, SLA_WARNING, SLA_BREACH, WRITE_BACK_FAILED, INTERCEPTION_NEEDED,
+                  STATUS_DRIFT_FOUND)
 RESOLVED_EVENTS = (TOKEN_REFRESH_RECOVERED, TOKEN_EXPIRY_RESOLVED, CONNECTOR_RECOVERED,
                    STOCK_REPLENISHED, STOCK_SYNC_RECOVERED)
 

@@ -18,7 +18,6 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from oms.db.dialect import chunks, upsert_insert
 from oms.db.history import record_history
 from oms.db.schema import order_lines, orders, raw_orders
-from oms.db.review import ReviewEntry, park
 from oms.db.shipping import cancel_after_waybill
 from oms.db.stock import consume_reservations, release_reservations
 from oms.domain.identity import merge_key
@@ -95,19 +94,11 @@ def store_orders(
 
 
 def _cancel_after_waybill(conn: Connection, late: list[tuple[int, Order]], now: datetime, actor: str) -> None:
-    """Orders a platform cancelled after their waybill was printed: void what can be voided,
-    and tell a person about parcels that may already be on their way."""
-    by_id = dict(late)
-    outcome = cancel_after_waybill(conn, list(by_id), now, actor, reason="cancelled on the platform")
-    notes = {order_id: ("cancelled on the platform after its tracking number was pushed: the stock stays "
-                        "locked until the carrier confirms pickup; stop the parcel at the warehouse, or treat "
-                        "it as a return once it has left")
-             for order_id in outcome.locked}
-    notes |= {order_id: "cancelled on the platform after the carrier collected the parcel: handle it as a return"
-              for order_id in outcome.collected}
-    park(conn, [ReviewEntry("cancel", by_id[o].platform, by_id[o].shop_code, by_id[o].platform_order_id,
-                            [note], {"order_id": o, "platform_status": by_id[o].platform_status})
-                for o, note in notes.items()], now)
+    """Orders a platform cancelled after their waybill was printed: the shipping records
+    stop the parcels still in the warehouse and raise interceptions (with a review entry)
+    for those handed over; the same code serves the drift check."""
+    # dict(): an order can come twice (late, and frozen by the release of its other half).
+    cancel_after_waybill(conn, list(dict(late)), now, actor, reason="cancelled on the platform")
 
 
 def _latest_per_key(batch: list[Order]) -> dict[tuple[str, str, str], Order]:
@@ -172,7 +163,10 @@ def _apply_updates(
     rows, relined, released, shipped_elsewhere, late = [], [], [], [], []
     for stored, order in newer:
         current = OrderStatus(stored["status"])
-        if current == OrderStatus.SHIPPED and order.status == OrderStatus.CANCELLED:
+        # An allocated order may already have a waybill for one of its parcels (a split
+        # order labelled part by part): the shipping records decide for those too.
+        if (current in (OrderStatus.ALLOCATED, OrderStatus.PACKING, OrderStatus.SHIPPED)
+                and order.status == OrderStatus.CANCELLED):
             late.append((stored["id"], order))
         target = platform_status_change(current, order.status)
         status = current

@@ -343,8 +343,21 @@ shipments = Table(
     Column("cancel_requested_at", UTCDateTime),  # the platform cancelled after the push
     Column("voided_at", UTCDateTime),
     Column("carrier_cancelled_at", UTCDateTime),
+    # Carrier choice (oms.domain.shipping): the rate card's reason in one sentence.
+    Column("carrier_reason", Text),
+    # Who issued the number when it is not the carrier itself ("cainiao"): pickups and
+    # cancellations are asked of the same service.
+    Column("waybill_source", String(16)),
+    # Warehouse steps, the last one scanned (printed|packed|weighed|handed_over); every
+    # scan is a `shipment_steps` row. `weighed_grams` is the scale's figure.
+    Column("warehouse_step", String(16)),
+    Column("weighed_grams", Integer),
+    Column("handed_over_at", UTCDateTime),
+    # Write-back: when the next attempt is due after a retryable failure (NULL: now).
+    Column("next_push_at", UTCDateTime),
     UniqueConstraint("order_id", "warehouse_id"),
-    Index("ix_shipments_tracking", "carrier", "tracking_number"),
+    # Scans and pickups look parcels up by number alone; write-back by carrier and number.
+    Index("ix_shipments_tracking", "tracking_number", "carrier"),
     Index("ix_shipments_status", "status"),
 )
 
@@ -356,11 +369,82 @@ tracking_pushes = Table(
     Column("platform", String(32), nullable=False),
     Column("shop_code", String(64), nullable=False),
     Column("attempt", Integer, nullable=False),
-    Column("outcome", String(16), nullable=False),  # success|retry|rejected
+    # success|retry|rejected|gave_up|deferred|requeued (oms.domain.write_back)
+    Column("outcome", String(16), nullable=False),
     Column("request", Json),
     Column("response", Json),
     Column("error", Text),
     Column("at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+# Every warehouse scan of a parcel: one row per step, so a scan repeated by a jittery
+# scanner is one row, and the history shows who scanned what, where and when.
+shipment_steps = Table(
+    "shipment_steps",
+    metadata,
+    _id(),
+    Column("shipment_id", ForeignKey("shipments.id"), nullable=False),
+    Column("step", String(16), nullable=False),  # printed|packed|weighed|handed_over
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),  # cli|scanner|carrier
+    Column("station", String(64)),  # the scanner or desk that sent it
+    Column("operator", String(64)),
+    Column("weight_grams", Integer),
+    UniqueConstraint("shipment_id", "step"),
+)
+
+# Each order's ship-by deadline (oms.domain.sla), stored so an operator can see it and the
+# sla-watch flow can tell a warning or a breach once: `stage` is the last one announced.
+ship_deadlines = Table(
+    "ship_deadlines",
+    metadata,
+    Column("order_id", ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("deadline", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),  # platform|rule
+    Column("rule", String(64)),
+    Column("stage", String(16), nullable=False, default="ok"),  # ok|warning|breached|done|done_late
+    Column("warned_at", UTCDateTime),
+    Column("breached_at", UTCDateTime),
+    Column("settled_at", UTCDateTime),  # tracking accepted, or the order cancelled
+    Column("computed_at", UTCDateTime, nullable=False),
+    Index("ix_ship_deadlines_open", "stage", "deadline"),
+)
+
+# A difference between our status of an order and its platform's, while it lasts: one
+# open row per order and kind, closed when the two agree again or it was repaired.
+status_drifts = Table(
+    "status_drifts",
+    metadata,
+    _id(),
+    Column("order_id", ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(48), nullable=False),
+    # "order_id/kind" while open, NULL once closed: one open drift per order and kind.
+    Column("open_key", String(80), unique=True),
+    Column("our_status", String(32), nullable=False),
+    Column("platform_status", String(64), nullable=False),
+    Column("since", UTCDateTime, nullable=False),  # the platform's update time, else first seen
+    Column("detected_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("action", String(32)),  # repaired|interception|review|none
+    Column("detail", Json),
+    Column("resolved_at", UTCDateTime),
+)
+
+# A parcel that must be stopped on its way (the platform cancelled after handover): a task
+# for a person, or for the carrier's interception service, until it is settled.
+interceptions = Table(
+    "interceptions",
+    metadata,
+    _id(),
+    Column("shipment_id", ForeignKey("shipments.id"), nullable=False, unique=True),
+    Column("order_id", ForeignKey("orders.id"), nullable=False, index=True),
+    Column("carrier", String(16), nullable=False),
+    Column("tracking_number", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(16), nullable=False, default="open"),  # open|requested|intercepted|failed|closed
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("note", Text),
 )
 
 sync_watermarks = Table(

@@ -1,29 +1,31 @@
-"""Shipments, tracking write-back attempts, and the pre-ship lock until pickup.
+"""Shipments from waybill to pickup, and what a late cancellation does to them.
 
 A shipment is one order's parcel from one warehouse, created once per (order,
 warehouse), which is what makes a retried shipping task harmless. Orders of one buyer
-and address may share a parcel: their shipments carry the same tracking number. Every
-write-back attempt is a `tracking_pushes` row, so an operator can see exactly what was
-sent to the platform and what it answered.
+and address may share a parcel: their shipments carry the same tracking number. The
+write-back of their numbers is `oms.db.tracking`; warehouse scans are `oms.db.scans`.
 
 Stock follows the parcel: reserved (held) while the label is printed; locked once a
-platform has the tracking number, so a late cancellation cannot hand the units to
-another order while the parcel may still leave; consumed when the carrier reports it
-collected the parcel.
+platform has the tracking number; consumed when the carrier reports it collected the
+parcel. A late cancellation is decided by the handover (`cancel_after_waybill`): a parcel
+still in the warehouse is stopped and its stock released, one handed over is intercepted
+and keeps its stock locked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, distinct, exists, func, select, update
+from sqlalchemy import Connection, and_, exists, func, select, update
 
 from oms.db.dialect import chunks, upsert_insert
 from oms.db.history import record_history
-from oms.db.schema import order_lines, orders, reservations, shipments, skus, tracking_pushes, warehouses
-from oms.db.stock import HOLDING, consume_parcels, lock_reservations, release_parcels
+from oms.db.review import ReviewEntry, park
+from oms.db.schema import (interceptions, order_lines, orders, reservations, shipments, skus, warehouses)
+from oms.db.stock import HOLDING, consume_parcels, release_parcels, release_reservations
+from oms.domain.drift import Parcel, ParcelFate, parcel_fate
 from oms.domain.order import OrderStatus, apply_transition
 
 
@@ -35,15 +37,25 @@ class ShipmentDraft:
     tracking_number: str
     parcel_ref: str | None = None
     writes_back: bool = True
+    carrier_reason: str | None = None  # why the rate cards chose this carrier
+    waybill_source: str | None = None  # "cainiao" when Cainiao sold the number
 
 
 @dataclass
 class LateCancellation:
-    """What a platform's cancellation of an order with a waybill came to."""
+    """What a platform's cancellation of orders that may have waybills came to."""
 
-    voided: list[int]  # no platform had the number: stock released, waybill to cancel
-    locked: list[int]  # a platform had it: stock stays locked until the carrier says
-    collected: list[int]  # the carrier already has the parcel: a return, not a cancel
+    # Cancelled here: every parcel was still in the warehouse (or there was none), so the
+    # waybills are voided (cancelled with the carrier later) and the stock released.
+    voided: list[int]
+    # A parcel is handed over, collected, or may have left unscanned: an interception is
+    # open for it and its stock stays locked; the order keeps its status.
+    intercepted: list[int]
+    # Still in the warehouse, but in one box with a live order's goods (a merged parcel):
+    # voiding the waybill would stop the other order too, so a person takes the items out.
+    unpack: list[int] = field(default_factory=list)
+    # Shipments whose interception this call opened (a repeated call opens none).
+    raised: list[int] = field(default_factory=list)
 
 
 def parcels_ready_to_ship(conn: Connection, limit: int, after_id: int = 0) -> list[dict[str, Any]]:
@@ -95,8 +107,8 @@ def parcels_ready_to_ship(conn: Connection, limit: int, after_id: int = 0) -> li
 
 
 def record_shipments(conn: Connection, drafts: list[ShipmentDraft], now: datetime) -> int:
-    """Store the waybills; an order whose every parcel has one is shipped. Its stock stays
-    reserved until the carrier collects the parcel (see `record_pickups`)."""
+    """Store the waybills; an order whose every parcel has one is packing. Its stock stays
+    reserved until the carrier collects the parcel, which ships it (`record_pickups`)."""
     if not drafts:
         return 0
     statement = (
@@ -107,17 +119,18 @@ def record_shipments(conn: Connection, drafts: list[ShipmentDraft], now: datetim
     rows = [
         {"order_id": d.order_id, "warehouse_id": d.warehouse_id, "carrier": d.carrier,
          "tracking_number": d.tracking_number, "status": "label_created", "parcel_ref": d.parcel_ref,
-         "writes_back": d.writes_back, "created_at": now}
+         "writes_back": d.writes_back, "carrier_reason": d.carrier_reason,
+         "waybill_source": d.waybill_source, "created_at": now}
         for d in drafts
     ]
     stored = sorted({row.order_id for row in conn.execute(statement, rows)})
     complete = _orders_with_every_parcel_labelled(conn, stored)
     for part in chunks(complete):
         conn.execute(update(orders).where(orders.c.id.in_(part), orders.c.status == OrderStatus.ALLOCATED.value)
-                     .values(status=OrderStatus.SHIPPED.value, modified_at=now))
+                     .values(status=OrderStatus.PACKING.value, modified_at=now))
     carriers = {d.order_id: d.carrier for d in drafts}
     record_history(conn, [
-        (order_id, apply_transition(OrderStatus.ALLOCATED, OrderStatus.SHIPPED, at=now,
+        (order_id, apply_transition(OrderStatus.ALLOCATED, OrderStatus.PACKING, at=now,
                                     actor="fulfil", reason=f"waybill {carriers[order_id]} issued"))
         for order_id in complete
     ])
@@ -135,113 +148,167 @@ def _orders_with_every_parcel_labelled(conn: Connection, order_ids: list[int]) -
     return done
 
 
-# ------------------------------------------------------------------ write-back
-
-
-def shipments_to_push(conn: Connection, limit: int, shop_code: str | None = None) -> list[dict[str, Any]]:
-    """Shipments whose tracking the platform has not accepted, and that no platform refused
-    for good (those wait in the review queue for a person)."""
-    settled = exists().where(
-        and_(tracking_pushes.c.shipment_id == shipments.c.id,
-             tracking_pushes.c.outcome.in_(("success", "rejected")))
-    )
-    query = (
-        select(shipments.c.id.label("shipment_id"), shipments.c.carrier, shipments.c.tracking_number,
-               orders.c.id.label("order_id"), orders.c.platform, orders.c.shop_code,
-               orders.c.platform_order_id)
-        .select_from(shipments.join(orders, orders.c.id == shipments.c.order_id))
-        .where(~settled, shipments.c.writes_back.is_(True), shipments.c.voided_at.is_(None),
-               *([orders.c.shop_code == shop_code] if shop_code else []))
-        .order_by(shipments.c.id)
-        .limit(limit)
-    )
-    return [dict(row._mapping) for row in conn.execute(query)]
-
-
-def shops_with_pending_pushes(conn: Connection) -> list[str]:
-    query = (
-        select(distinct(orders.c.shop_code))
-        .select_from(shipments.join(orders, orders.c.id == shipments.c.order_id))
-        .where(shipments.c.tracking_pushed_at.is_(None), shipments.c.writes_back.is_(True),
-               shipments.c.voided_at.is_(None))
-        .order_by(orders.c.shop_code)
-    )
-    return list(conn.execute(query).scalars())
-
-
-def record_push(conn: Connection, shipment: dict[str, Any], *, outcome: str, now: datetime,
-                request: Any = None, response: Any = None, error: str | None = None) -> None:
-    """Keep the attempt; an accepted number locks the order's stock (the pre-ship lock)."""
-    attempts = conn.execute(
-        select(func.count()).where(tracking_pushes.c.shipment_id == shipment["shipment_id"])
-    ).scalar_one()
-    conn.execute(tracking_pushes.insert().values(
-        shipment_id=shipment["shipment_id"], platform=shipment["platform"],
-        shop_code=shipment["shop_code"], attempt=attempts + 1, outcome=outcome,
-        request=request, response=response, error=error, at=now,
-    ))
-    if outcome == "success":
-        conn.execute(update(shipments).where(shipments.c.id == shipment["shipment_id"])
-                     .values(tracking_pushed_at=now))
-        lock_reservations(conn, [shipment["order_id"]], now)
-
-
-# ------------------------------------------------------------------ after the label
-
-
 def cancel_after_waybill(conn: Connection, order_ids: list[int], now: datetime, actor: str,
                          reason: str) -> LateCancellation:
-    """A platform cancelled orders that already have waybills.
+    """A platform cancelled these orders, some of which have waybills: stop what is still
+    in the warehouse, raise an interception for what may be on its way.
 
-    Before any platform had the number, nothing has left and nobody was told it shipped:
-    the stock is released, the shipments voided (their waybills are cancelled with the
-    carrier later) and the order cancelled. After a push the stock stays locked and the
-    order shipped until the carrier says whether it collected the parcel.
+    The handover decides, not the tracking push (`oms.domain.drift.parcel_fate`). A
+    parcel still in the warehouse is stopped even if a platform has its number: the
+    shipment is voided (`waybills_to_cancel` cancels its waybill with the carrier), its
+    stock released, locked or not. An order whose every parcel is stopped (or that had
+    none) is cancelled. A parcel handed over or collected, or pushed without a single
+    warehouse scan (it may have left unscanned), gets an open `interceptions` row and a
+    review entry; its stock stays locked until the carrier reports the pickup (then it is
+    consumed and the parcel is a return) and the order keeps its status. Ingest and the
+    drift check both come here, and a repeated call changes nothing.
     """
-    outcome = LateCancellation([], [], [])
+    outcome = LateCancellation([], [])
     rows = _shipment_states(conn, order_ids)
+    shared = _shared_with_live_orders(conn, [row for own in rows.values() for row in own], set(order_ids))
+    stoppable, on_its_way, unpack = [], [], []
     for order_id in order_ids:
-        own = rows.get(order_id, [])
-        if any(row.picked_up_at is not None for row in own):
-            outcome.collected.append(order_id)
-        elif any(row.tracking_pushed_at is not None for row in own) or _has_locked(conn, order_id):
-            outcome.locked.append(order_id)
+        live = [row for row in rows.get(order_id, []) if row.voided_at is None]
+        leaving = [row for row in live if parcel_fate(_parcel_facts(row)) == ParcelFate.INTERCEPT]
+        boxed = [row for row in live if row not in leaving and row.tracking_number in shared]
+        if leaving:
+            outcome.intercepted.append(order_id)
+        elif boxed:
+            outcome.unpack.append(order_id)
         else:
             outcome.voided.append(order_id)
-    for part in chunks(outcome.locked):
-        conn.execute(update(shipments).where(shipments.c.order_id.in_(part), shipments.c.cancel_requested_at.is_(None))
-                     .values(cancel_requested_at=now))
-    for part in chunks(outcome.voided):
-        conn.execute(update(shipments).where(shipments.c.order_id.in_(part))
-                     .values(status="voided", voided_at=now))
-    release_parcels(conn, [(row.order_id, row.warehouse_id) for o in outcome.voided for row in rows[o]],
-                    now, reason="cancelled")
-    for part in chunks(outcome.voided):
-        conn.execute(update(orders).where(orders.c.id.in_(part))
-                     .values(status=OrderStatus.CANCELLED.value, modified_at=now))
-    record_history(conn, [(o, apply_transition(OrderStatus.SHIPPED, OrderStatus.CANCELLED, at=now, actor=actor,
-                                               reason=f"{reason} before any platform had the tracking number; waybill voided"))
-                          for o in outcome.voided])
+        on_its_way += leaving
+        unpack += boxed
+        stoppable += [row for row in live if row not in leaving and row not in boxed]
+    _stop_parcels(conn, stoppable, now)
+    _park_unpacking(conn, unpack, now, reason)
+    # Units of the cancelled orders that never got a waybill (a split order's other half).
+    release_reservations(conn, outcome.voided, now)
+    _cancel_orders(conn, outcome.voided, now, actor, reason)
+    outcome.raised = _raise_interceptions(conn, on_its_way, now, reason)
+    _park_interceptions(conn, on_its_way, now, reason)
     return outcome
 
 
 def _shipment_states(conn: Connection, order_ids: list[int]) -> dict[int, list]:
     found: dict[int, list] = {}
     for part in chunks(order_ids):
-        query = select(shipments.c.order_id, shipments.c.warehouse_id, shipments.c.tracking_pushed_at,
-                       shipments.c.picked_up_at).where(shipments.c.order_id.in_(part))
+        query = select(shipments.c.id, shipments.c.order_id, shipments.c.warehouse_id, shipments.c.carrier,
+                       shipments.c.tracking_number, shipments.c.tracking_pushed_at, shipments.c.picked_up_at,
+                       shipments.c.warehouse_step, shipments.c.handed_over_at, shipments.c.voided_at
+                       ).where(shipments.c.order_id.in_(part)).order_by(shipments.c.id)
         if conn.dialect.name == "postgresql":
-            # A push being recorded right now waits for this decision, or this one for it.
+            # A push or a scan being recorded right now waits for this decision, or it for them.
             query = query.with_for_update()
         for row in conn.execute(query):
             found.setdefault(row.order_id, []).append(row)
     return found
 
 
-def _has_locked(conn: Connection, order_id: int) -> bool:
-    query = select(reservations.c.id).where(reservations.c.order_id == order_id,
-                                            reservations.c.state == "locked").limit(1)
-    return conn.execute(query).first() is not None
+def _shared_with_live_orders(conn: Connection, rows: list, cancelled: set[int]) -> set[str]:
+    """Tracking numbers of these parcels that a live shipment of another order also has."""
+    numbers = sorted({row.tracking_number for row in rows if row.voided_at is None})
+    shared: set[str] = set()
+    for part in chunks(numbers):
+        shared.update(conn.execute(select(shipments.c.tracking_number).where(
+            shipments.c.tracking_number.in_(part), shipments.c.voided_at.is_(None),
+            shipments.c.order_id.not_in(sorted(cancelled)))).scalars())
+    return shared
+
+
+def _park_unpacking(conn: Connection, parcels: list, now: datetime, reason: str) -> None:
+    # Marked as cancelled after all, so a scan of the shared box stops it at the bench,
+    # and a pickup of it all the same is reported as a return.
+    for part in chunks([row.id for row in parcels]):
+        conn.execute(update(shipments).where(shipments.c.id.in_(part), shipments.c.cancel_requested_at.is_(None))
+                     .values(cancel_requested_at=now))
+    _park(conn, parcels, now, lambda row: (
+        f"{reason} while parcel {row.tracking_number} waits in the warehouse together with another "
+        "order's goods: take this order's items out and back to the shelf, then resolve this entry"))
+
+
+def _parcel_facts(row) -> Parcel:
+    return Parcel(tracking_pushed=row.tracking_pushed_at is not None,
+                  scanned=row.warehouse_step is not None or row.handed_over_at is not None,
+                  handed_over=row.handed_over_at is not None or row.warehouse_step == "handed_over",
+                  picked_up=row.picked_up_at is not None, pushed_at=row.tracking_pushed_at,
+                  voided=row.voided_at is not None)
+
+
+def _stop_parcels(conn: Connection, parcels: list, now: datetime) -> None:
+    """Void the shipments and give their units back, including units a push had locked:
+    the parcel is on the shelf, so nothing can leave with them any more."""
+    for part in chunks([row.id for row in parcels]):
+        conn.execute(update(shipments).where(shipments.c.id.in_(part), shipments.c.voided_at.is_(None))
+                     .values(status="voided", voided_at=now))
+    pairs = sorted({(row.order_id, row.warehouse_id) for row in parcels})
+    for order_id, warehouse_id in pairs:
+        conn.execute(update(reservations).where(
+            reservations.c.order_id == order_id, reservations.c.warehouse_id == warehouse_id,
+            reservations.c.state == "locked").values(state="held", locked_at=None))
+    release_parcels(conn, pairs, now, reason="cancelled")
+
+
+def _cancel_orders(conn: Connection, order_ids: list[int], now: datetime, actor: str, reason: str) -> None:
+    current: dict[int, str] = {}
+    for part in chunks(order_ids):
+        current.update(conn.execute(select(orders.c.id, orders.c.status).where(
+            orders.c.id.in_(part), orders.c.status != OrderStatus.CANCELLED.value)).all())
+    for part in chunks(sorted(current)):
+        conn.execute(update(orders).where(orders.c.id.in_(part), orders.c.status != OrderStatus.CANCELLED.value)
+                     .values(status=OrderStatus.CANCELLED.value, modified_at=now))
+    record_history(conn, [(order_id, apply_transition(OrderStatus(status), OrderStatus.CANCELLED, at=now,
+                                                      actor=actor, reason=f"{reason}; parcel stopped in the warehouse"))
+                          for order_id, status in sorted(current.items())])
+
+
+def _raise_interceptions(conn: Connection, parcels: list, now: datetime, reason: str) -> list[int]:
+    """Open one interception per parcel on its way; its stock stays (or becomes) locked so
+    no release can hand it to another order. Returns the shipments newly raised."""
+    if not parcels:
+        return []
+    for part in chunks([row.id for row in parcels]):
+        conn.execute(update(shipments).where(shipments.c.id.in_(part), shipments.c.cancel_requested_at.is_(None))
+                     .values(cancel_requested_at=now))
+    for order_id, warehouse_id in sorted({(row.order_id, row.warehouse_id) for row in parcels}):
+        conn.execute(update(reservations).where(
+            reservations.c.order_id == order_id, reservations.c.warehouse_id == warehouse_id,
+            reservations.c.state == "held").values(state="locked", locked_at=now))
+    statement = (upsert_insert(conn, interceptions)
+                 .on_conflict_do_nothing(index_elements=["shipment_id"])
+                 .returning(interceptions.c.shipment_id))
+    rows = [{"shipment_id": row.id, "order_id": row.order_id, "carrier": row.carrier,
+             "tracking_number": row.tracking_number, "reason": f"{reason} {_where_it_is(row)}",
+             "state": "open", "created_at": now, "updated_at": now} for row in parcels]
+    return sorted(conn.execute(statement, rows).scalars())
+
+
+def _where_it_is(row) -> str:
+    if row.picked_up_at is not None:
+        return "after the carrier collected the parcel"
+    if row.handed_over_at is not None or row.warehouse_step == "handed_over":
+        return "after the parcel was handed over to the carrier"
+    return "after its tracking number was pushed, with no warehouse scan: the parcel may have left"
+
+
+def _park_interceptions(conn: Connection, parcels: list, now: datetime, reason: str) -> None:
+    _park(conn, parcels, now, lambda row: (
+        f"{reason} {_where_it_is(row)}: ask {row.carrier} to intercept parcel {row.tracking_number}; its "
+        "stock stays locked, and if it is delivered all the same handle it as a return"))
+
+
+def _park(conn: Connection, parcels: list, now: datetime, reason_of) -> None:
+    if not parcels:
+        return
+    refs: dict[int, Any] = {}
+    for part in chunks(sorted({row.order_id for row in parcels})):
+        refs.update((row.id, row) for row in conn.execute(
+            select(orders.c.id, orders.c.platform, orders.c.shop_code, orders.c.platform_order_id)
+            .where(orders.c.id.in_(part))))
+    park(conn, [ReviewEntry("cancel", refs[row.order_id].platform, refs[row.order_id].shop_code,
+                            refs[row.order_id].platform_order_id, [reason_of(row)],
+                            {"order_id": row.order_id, "shipment_id": row.id, "tracking_number": row.tracking_number})
+                for row in parcels], now)
 
 
 def awaiting_pickup(conn: Connection, limit: int, after_id: int = 0) -> list[dict[str, Any]]:
@@ -270,7 +337,23 @@ def record_pickups(conn: Connection, collected: dict[str, datetime], now: dateti
         conn.execute(update(shipments).where(shipments.c.id == row.id)
                      .values(status="picked_up", picked_up_at=collected[row.tracking_number]))
     consume_parcels(conn, [(row.order_id, row.warehouse_id) for row in picked], now)
+    _ship_collected_orders(conn, sorted({row.order_id for row in picked}), now)
     return [dict(row._mapping) for row in picked if row.cancel_requested_at is not None]
+
+
+def _ship_collected_orders(conn: Connection, order_ids: list[int], now: datetime) -> None:
+    """Packing orders whose every live parcel the carrier has collected are shipped."""
+    in_warehouse = exists().where(and_(shipments.c.order_id == orders.c.id, shipments.c.status == "label_created"))
+    shipped: list[int] = []
+    for part in chunks(order_ids):
+        shipped.extend(conn.execute(
+            update(orders).where(orders.c.id.in_(part), orders.c.status == OrderStatus.PACKING.value, ~in_warehouse)
+            .values(status=OrderStatus.SHIPPED.value, modified_at=now).returning(orders.c.id)).scalars())
+    record_history(conn, [
+        (order_id, apply_transition(OrderStatus.PACKING, OrderStatus.SHIPPED, at=now, actor="carrier",
+                                    reason="the carrier's tracking shows the parcel collected"))
+        for order_id in sorted(shipped)
+    ])
 
 
 def waybills_to_cancel(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:

@@ -21,23 +21,25 @@ class OrderStatus(StrEnum):
     PAID = "paid"  # ready for allocation
     ALLOCATED = "allocated"  # stock reserved in one warehouse
     BACKORDERED = "backordered"  # paid, but no warehouse had the stock
-    SHIPPED = "shipped"  # handed to a carrier with a waybill
+    PACKING = "packing"  # waybill issued; in the warehouse until the carrier collects it
+    SHIPPED = "shipped"  # the carrier collected the parcel (or the platform says it left)
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
 
 
 S = OrderStatus
 
-# Which status may follow which. A shipped order is cancelled only while its waybill
-# has reached no platform and no carrier (the pipeline voids it then); a platform saying
-# "cancelled" later is an after-sales matter, never a status flip (see
-# platform_status_change).
+# Which status may follow which. An order with a waybill is cancelled only while its
+# parcel is still in the warehouse (the pipeline voids the waybill then); a platform
+# saying "cancelled" about a parcel on its way is an interception or an after-sales
+# matter, never a status flip (see platform_status_change).
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED}),
     # PAID -> SHIPPED covers a seller who shipped from the platform back-office by hand.
     S.PAID: frozenset({S.ALLOCATED, S.BACKORDERED, S.SHIPPED, S.CANCELLED}),
     S.BACKORDERED: frozenset({S.ALLOCATED, S.SHIPPED, S.CANCELLED}),
-    S.ALLOCATED: frozenset({S.SHIPPED, S.PAID, S.CANCELLED}),
+    S.ALLOCATED: frozenset({S.PACKING, S.SHIPPED, S.PAID, S.CANCELLED}),
+    S.PACKING: frozenset({S.SHIPPED, S.DELIVERED, S.CANCELLED}),
     S.SHIPPED: frozenset({S.DELIVERED, S.CANCELLED}),
     S.DELIVERED: frozenset(),
     S.CANCELLED: frozenset(),
@@ -94,7 +96,11 @@ def platform_status_change(
         return None
     if current in (S.ALLOCATED, S.BACKORDERED) and reported == S.PAID:
         return None
-    if current == S.SHIPPED and reported == S.CANCELLED:
+    if current == S.PACKING and reported == S.SHIPPED:
+        # The platform has our tracking number and calls that shipped; the parcel is
+        # still in the warehouse until the carrier's scan says otherwise.
+        return None
+    if current in (S.PACKING, S.SHIPPED) and reported == S.CANCELLED:
         # Whether the parcel can still be stopped is for the shipping records to say
         # (oms.db.shipping.cancel_after_waybill), not for a status report.
         return None

@@ -1,5 +1,6 @@
 """The stock ledger on both databases: reservations and totals move together, the audit
-repairs drift, and a tracking push freezes stock until the carrier collects the parcel."""
+repairs drift, a tracking push freezes stock until the carrier collects the parcel, and a
+late cancellation stops a parcel still in the warehouse but intercepts one handed over."""
 
 from __future__ import annotations
 
@@ -13,8 +14,15 @@ from sqlalchemy import select, update
 from oms.db.allocation import AllocationPolicy, allocate_batch
 from oms.db.orders import store_orders
 from oms.db.review import open_entries
-from oms.db.schema import orders, reservations, shipments, stock, stock_audits, warehouses
-from oms.db.shipping import ShipmentDraft, record_pickups, record_push, record_shipments, shipments_to_push
+from oms.db.schema import interceptions, orders, reservations, shipments, stock, stock_audits, warehouses
+from oms.db.shipping import (
+    ShipmentDraft,
+    cancel_after_waybill,
+    record_pickups,
+    record_shipments,
+    waybills_to_cancel,
+)
+from oms.db.tracking import due_pushes, record_attempt
 from oms.db.stock import (
     audit_stock,
     consume_reservations,
@@ -145,18 +153,45 @@ def _ship_and_push(conn, order_number: int = 1):
     return order_id
 
 
-def test_a_cancellation_after_the_tracking_push_keeps_the_stock_locked_until_pickup(db):
+def _pushed_then_cancelled(db, **warehouse_facts):
+    """Order 1 allocated, waybill SF000000001 issued and pushed, the warehouse facts set
+    on its shipment; then the platform cancels it (through ingest)."""
     with db.begin() as conn:
         build_world(conn, {("WH-SH", "SKU-A"): 1})
         place_orders(conn, [{"SKU-A": 1}])
         _allocate(conn)
         order_id = _ship_and_push(conn)
-        (pending,) = shipments_to_push(conn, 10)
-        record_push(conn, pending, outcome="success", now=NOW)
+        (pending,) = due_pushes(conn, NOW, 10)
+        record_attempt(conn, pending, outcome="success", now=NOW)
+        if warehouse_facts:
+            conn.execute(update(shipments).where(shipments.c.order_id == order_id).values(**warehouse_facts))
     cancelled = make_order(1, status=OrderStatus.CANCELLED, minutes_later=30)
     cancelled.lines[0].sku = "SKU-A"
     with db.begin() as conn:
         store_orders(conn, [cancelled], now=NOW + timedelta(minutes=30))
+    return order_id
+
+
+def _order_status(conn, order_id: int) -> str:
+    return conn.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one()
+
+
+def test_a_cancellation_of_a_pushed_parcel_still_in_the_warehouse_stops_it_and_releases_the_stock(db):
+    order_id = _pushed_then_cancelled(db, warehouse_step="packed")
+    with db.connect() as conn:
+        assert units(conn)["WH-SH/SKU-A"] == (1, 0)  # the lock of the push is undone too
+        assert _order_status(conn, order_id) == "cancelled"
+        assert [row["tracking_number"] for row in waybills_to_cancel(conn)] == ["SF000000001"]
+        assert conn.execute(select(interceptions)).all() == []
+        assert ledger_problems(conn) == []
+    with db.begin() as conn:
+        place_orders(conn, [{"SKU-A": 1}], first_number=2)
+        assert len(_allocate(conn).allocated) == 1  # the unit is sellable again
+
+
+def test_a_cancellation_after_handover_raises_an_interception_and_keeps_the_stock_locked(db):
+    order_id = _pushed_then_cancelled(db, warehouse_step="handed_over", handed_over_at=NOW + timedelta(minutes=5))
+    with db.begin() as conn:
         # Another channel sells the same last unit: there is none to give it.
         place_orders(conn, [{"SKU-A": 1}], first_number=2)
         second = _allocate(conn)
@@ -164,15 +199,60 @@ def test_a_cancellation_after_the_tracking_push_keeps_the_stock_locked_until_pic
     with db.connect() as conn:
         assert units(conn)["WH-SH/SKU-A"] == (1, 1)  # still on hand, still reserved
         assert conn.execute(select(reservations.c.state).where(reservations.c.order_id == order_id)).scalar_one() == "locked"
-        assert conn.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one() == "shipped"
+        assert _order_status(conn, order_id) == "packing"
+        raised = conn.execute(select(interceptions.c.order_id, interceptions.c.tracking_number,
+                                     interceptions.c.state)).all()
+        assert [tuple(row) for row in raised] == [(order_id, "SF000000001", "open")]
         entries = [e for e in open_entries(conn) if e["stage"] == "cancel"]
         assert [e["platform_order_id"] for e in entries] == ["ORDER-1"]
-        assert "locked until the carrier confirms pickup" in entries[0]["reasons"][0]
+        assert "intercept parcel SF000000001" in entries[0]["reasons"][0]
     with db.begin() as conn:
         back = record_pickups(conn, {"SF000000001": NOW + timedelta(hours=1)}, NOW + timedelta(hours=1))
     assert [row["order_id"] for row in back] == [order_id]  # a person turns it into a return
     with db.connect() as conn:
         assert units(conn)["WH-SH/SKU-A"] == (0, 0)  # the unit left with the parcel
+        assert ledger_problems(conn) == []
+
+
+def test_a_pushed_parcel_nobody_scanned_counts_as_possibly_gone_and_is_intercepted(db):
+    order_id = _pushed_then_cancelled(db)
+    with db.connect() as conn:
+        assert units(conn)["WH-SH/SKU-A"] == (1, 1)
+        assert _order_status(conn, order_id) == "packing"
+        assert [row.state for row in conn.execute(select(interceptions.c.state))] == ["open"]
+        assert "no warehouse scan" in conn.execute(select(interceptions.c.reason)).scalar_one()
+
+
+def test_a_second_cancellation_report_changes_nothing(db):
+    order_id = _pushed_then_cancelled(db, handed_over_at=NOW + timedelta(minutes=5))
+    with db.begin() as conn:
+        again = cancel_after_waybill(conn, [order_id], NOW + timedelta(hours=1), "test", reason="cancelled")
+    assert again.intercepted == [order_id] and again.raised == []
+    with db.connect() as conn:
+        assert len(conn.execute(select(interceptions)).all()) == 1
+        assert len([e for e in open_entries(conn) if e["stage"] == "cancel"]) == 1
+        assert units(conn)["WH-SH/SKU-A"] == (1, 1)
+
+
+def test_a_cancelled_order_sharing_a_box_with_a_live_one_is_unpacked_not_voided(db):
+    with db.begin() as conn:
+        build_world(conn, {("WH-SH", "SKU-A"): 1, ("WH-SH", "SKU-B"): 1})
+        place_orders(conn, [{"SKU-A": 1}, {"SKU-B": 1}])
+        _allocate(conn)
+        first, second = (_ship_and_push(conn, n) for n in (1, 2))
+        conn.execute(update(shipments).values(tracking_number="SF-BOX", warehouse_step="packed"))
+    cancelled = make_order(1, status=OrderStatus.CANCELLED, minutes_later=30)
+    cancelled.lines[0].sku = "SKU-A"
+    with db.begin() as conn:
+        store_orders(conn, [cancelled], now=NOW + timedelta(minutes=30))
+    with db.connect() as conn:
+        # Voiding the box's waybill would stop the other order's goods too.
+        assert waybills_to_cancel(conn) == []
+        assert _order_status(conn, second) == "packing"
+        marked = dict(conn.execute(select(shipments.c.order_id, shipments.c.cancel_requested_at)).all())
+        assert marked[first] is not None and marked[second] is None  # a scan of the box stops it
+        (entry,) = [e for e in open_entries(conn) if e["stage"] == "cancel"]
+        assert entry["platform_order_id"] == "ORDER-1" and "take this order's items out" in entry["reasons"][0]
         assert ledger_problems(conn) == []
 
 
@@ -190,7 +270,7 @@ def test_a_cancellation_before_any_push_releases_the_stock_and_voids_the_waybill
         assert units(conn)["WH-SH/SKU-A"] == (1, 0)
         assert conn.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one() == "cancelled"
         assert conn.execute(select(shipments.c.status).where(shipments.c.order_id == order_id)).scalar_one() == "voided"
-        assert shipments_to_push(conn, 10) == []  # no platform is told about a voided parcel
+        assert due_pushes(conn, NOW + timedelta(hours=1), 10) == []  # no platform is told about a voided parcel
 
 
 def test_an_unpaid_hold_lapses_and_gives_its_stock_back_while_a_paid_one_keeps_it(db):
