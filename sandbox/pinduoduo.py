@@ -82,6 +82,16 @@ LOGISTICS_COMPANIES = tuple(
     )
 )
 COMPANIES_BY_ID = {company["id"]: company for company in LOGISTICS_COMPANIES}
+# Per shop, the logistics ids PDD no longer takes from it (a company the platform dropped,
+# or one the shop's account is not enabled for): a test control, see `retire_logistics`.
+RETIRED_LOGISTICS: dict[str, set[int]] = {}
+
+
+def retire_logistics(shop: str, carrier_code: str) -> None:
+    """Make PDD refuse this shop's shipments with the company (our code, e.g. "SF") as
+    unknown, the way the platform answers a company it does not take."""
+    ids = {c["id"] for c in LOGISTICS_COMPANIES if c["code"] == carrier_code}
+    RETIRED_LOGISTICS.setdefault(shop, set()).update(ids)
 
 ALL = 5  # order_status / refund_status filter value meaning "any"
 MAX_GOODS_PAGE_SIZE = 100  # [H] pdd.goods.list.get: default 100, at most 100
@@ -280,6 +290,8 @@ def online_send(index: OrderIndex, shop: str, params: dict) -> dict:
         raise Refusal(BAD_PARAMETER, "tracking_number或redelivery_type不合法")
     company = COMPANIES_BY_ID.get(logistics_id)
     if company is None or not company["available"]:
+        raise Refusal(UNKNOWN_LOGISTICS, str(logistics_id))
+    if logistics_id in RETIRED_LOGISTICS.get(shop, ()):
         raise Refusal(UNKNOWN_LOGISTICS, str(logistics_id))
     with index.state.lock:
         order = _find_order(index, shop, params)

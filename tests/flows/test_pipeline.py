@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from flows.fulfil import fulfil_orders
 from flows.ingest import ingest_orders
+from flows.stock import confirm_collected_parcels
 from flows.write_back import write_back_tracking
 from oms.config import reset_settings
 from oms.db.schema import (
@@ -25,6 +26,7 @@ from oms.db.schema import (
     tracking_pushes,
 )
 from oms.db.shops import get_shop, get_watermark
+from sandbox.carrier import collect
 from sandbox.model import SimLine, SimOrder
 from tasks.tokens import register_shop
 
@@ -180,12 +182,19 @@ def test_fulfil_reserves_what_exists_ships_it_and_the_platform_gets_the_tracking
     pushes = table_rows(db, tracking_pushes)
     assert (report.allocated, report.backordered, report.shipped) == (5, 2, 5)
     assert {"sku": "SKU-LIMITED", "units missing": 2} in latest_artifact_table("stock-shortages")
-    assert statuses == {"shipped": 5, "backordered": 2}
+    assert statuses == {"packing": 5, "backordered": 2}  # labelled, still in the warehouse
     assert [p["outcome"] for p in pushes] == ["success"] * 5
     tracked = [o for o in sandbox.state.orders[shop] if o.tracking]
     numbers = {s["tracking_number"] for s in table_rows(db, shipments)}
     assert len(tracked) == 5
     assert {t.get("tracking_number") for o in tracked for t in o.tracking} == numbers
+    # The courier's scan, not the label, ships an order.
+    collect(sandbox.state, sorted(numbers)[:3], datetime.now(timezone.utc))
+    assert confirm_collected_parcels().collected == 3
+    with db.connect() as conn:
+        statuses = dict(conn.execute(select(orders.c.status, func.count()).where(orders.c.shop_code == shop)
+                                     .group_by(orders.c.status)).all())
+    assert statuses == {"shipped": 3, "packing": 2, "backordered": 2}
 
 
 def test_every_flow_in_prefect_yaml_imports_and_runs(db, add_shop, carrier, stock_levels):
@@ -231,7 +240,10 @@ def test_a_failed_tracking_push_is_recorded_retried_and_recorded_again(db, add_s
     ingest_orders(shop)
     fulfil_orders(write_back=False)
     sandbox.state.faults.arm("pdd", "server_error", times=1)
-    write_back_tracking()
+    now = datetime.now(timezone.utc)
+    write_back_tracking(now=now)
+    assert [p["outcome"] for p in table_rows(db, tracking_pushes)] == ["retry"]
+    write_back_tracking(now=now + timedelta(minutes=5))  # the next scheduled run, retry due
     outcomes = [p["outcome"] for p in table_rows(db, tracking_pushes)]
     assert outcomes == ["retry", "success"]
     assert [p["attempt"] for p in table_rows(db, tracking_pushes)] == [1, 2]
