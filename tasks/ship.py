@@ -1,33 +1,52 @@
-"""Shipping task: e-waybills from the carrier for a batch of allocated parcels.
+"""Shipping task: a carrier chosen from the rate cards, and its e-waybill, for each parcel.
 
 A parcel is one order's goods from one warehouse; orders of the same buyer to the same
 address, from the same shop and warehouse, placed within the merge window, go out as one
-parcel with one waybill (unless `config/routing.yaml` switches merging off). A parcel the
-carrier refuses (a bad address, say) is parked for a person with the carrier's reason;
-the rest of the batch ships. Receivers a platform masks but opens for labels (Taobao,
-Amazon) are opened just before the carrier call and never stored. Outages and rate
-limits fail the task so its retry policy tries the batch again; the carrier answers an
-order reference it has already seen with the number it issued then, so a retried batch
+parcel with one waybill (unless `config/routing.yaml` switches merging off). Each
+physical parcel gets its carrier from `config/carriers.yaml` (weight, destination,
+service level, price, the carriers its platform accepts, the carriers the seller has
+accounts with); the choice's sentence is stored with the shipment, and a parcel no
+carrier can take is parked with the sentence that says why. One waybill call per
+carrier per batch. A parcel the carrier refuses (a bad address, say) is parked for a
+person with the carrier's reason; the rest of the batch ships.
+
+Receivers a platform masks but opens for labels (Taobao, Amazon) are opened just before
+the carrier call and never stored. A Taobao receiver Taobao did not open goes through
+Cainiao, which opens the oaid itself, with a carrier Cainiao sells. Outages and rate
+limits fail the task so its retry policy tries the batch again; carriers answer an order
+reference they have already seen with the number they issued then, so a retried batch
 never gets two waybills.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from prefect import get_run_logger, task
+from sqlalchemy import select
 
 from connectors.base import Parcel, Waybill
 from oms.db.review import ReviewEntry, park
+from oms.db.schema import warehouses
 from oms.db.shipping import ShipmentDraft, parcels_ready_to_ship, record_shipments
 from oms.domain.errors import ConnectorError, Rejected
+from oms.domain.normalize import normalize_province
 from oms.domain.order import Receiver
+from oms.domain.shipping import CAINIAO, CarrierChoice, CarrierRules, ParcelFacts, choose_carrier
 from oms.routing_rules import load_routing_rules
 from tasks.pacing import platform_slot
 from tasks.policy import RETRYING
-from tasks.resources import CONNECTORS, carrier_client, connector_for, engine, http_client
+from tasks.resources import (
+    CONNECTORS,
+    carrier_client,
+    carrier_rules,
+    carriers_with_accounts,
+    connector_for,
+    engine,
+    http_client,
+)
 from tasks.tokens import call_with_token_retry
 
 
@@ -38,39 +57,121 @@ class ShippingSummary:
     refused: int = 0
     last_id: int = 0
     merged: int = 0  # orders that went out in a parcel shared with another order
+    by_carrier: dict[str, int] = field(default_factory=dict)  # parcels given to each carrier's API
+
+
+@dataclass
+class PlannedParcel:
+    group: list[dict]  # the orders in this physical parcel
+    receiver: Receiver
+    choice: CarrierChoice
 
 
 @task(name="create-shipments", **RETRYING)
 def create_shipments(batch_size: int, after_id: int = 0) -> ShippingSummary:
     with engine().connect() as conn:
         ready = parcels_ready_to_ship(conn, batch_size, after_id)
+        provinces = _warehouse_provinces(conn)
     if not ready:
         return ShippingSummary(last_id=after_id)
-    rules, _ = load_routing_rules()
+    routing, _ = load_routing_rules()
+    rules = carrier_rules()
+    accounts = carriers_with_accounts()
+    planned, refused = [], []
     with http_client() as http:
         revealed = _label_receivers(ready, http)
-        labelled, refused = [], []
-        for group in merged_parcels(ready, rules.merge_window_hours if rules.merge_enabled else None):
+        for group in merged_parcels(ready, routing.merge_window_hours if routing.merge_enabled else None):
             receiver = revealed.get(group[0]["id"]) or _stored_receiver(group[0])
-            if _printable(receiver):
-                labelled.append((group, receiver))
-            else:
+            cainiao_only = _only_cainiao_opens(group[0], receiver, rules)
+            if not cainiao_only and not _printable(receiver):
                 refused.extend(_unprintable(order) for order in group)
-        results = carrier_client(http).create_waybills([_parcel(g, r) for g, r in labelled]) if labelled else []
+                continue
+            choice = choose_carrier(_facts(group, receiver, provinces, rules, cainiao_only), rules, accounts)
+            if choice.ok:
+                planned.append(PlannedParcel(group, receiver, choice))
+            else:
+                refused.extend(_no_carrier(order, choice.reason) for order in group)
+        issued = _issue_waybills(planned, http)
     drafts = []
-    for (group, _), result in zip(labelled, results):
+    for plan, result in zip(planned, issued):
         if isinstance(result, Waybill):
             drafts.extend(ShipmentDraft(order["id"], order["warehouse_id"], result.carrier, result.tracking_number,
-                                        parcel_ref=_parcel_ref(group), writes_back=order["writes_back"])
-                          for order in group)
+                                        parcel_ref=_parcel_ref(plan.group), writes_back=order["writes_back"],
+                                        carrier_reason=plan.choice.reason, waybill_source=plan.choice.via)
+                          for order in plan.group)
         else:
-            refused.extend(_refusal(order, result) for order in group)
+            refused.extend(_refusal(order, result) for order in plan.group)
     now = datetime.now(timezone.utc)
     with engine().begin() as conn:
         shipped = record_shipments(conn, drafts, now)
         park(conn, refused, now)
-    merged = sum(len(group) for group, _ in labelled if len(group) > 1)
-    return ShippingSummary(len(ready), shipped, len(refused), max(o["id"] for o in ready), merged)
+    merged = sum(len(plan.group) for plan in planned if len(plan.group) > 1)
+    by_carrier = dict(sorted(Counter(_route_name(plan.choice) for plan in planned).items()))
+    if by_carrier:
+        get_run_logger().info("parcels by carrier: %s", by_carrier)
+    return ShippingSummary(len(ready), shipped, len(refused), max(o["id"] for o in ready), merged, by_carrier)
+
+
+def _issue_waybills(planned: list[PlannedParcel], http) -> list[Waybill | Rejected]:
+    """One create_waybills call per carrier (and, for Cainiao, per Taobao shop); the
+    outcomes come back in the order of `planned`."""
+    routes: dict[tuple[str | None, str, str | None], list[int]] = defaultdict(list)
+    for position, plan in enumerate(planned):
+        shop = plan.group[0]["shop_code"] if plan.choice.via == CAINIAO else None
+        routes[(plan.choice.via, plan.choice.carrier, shop)].append(position)
+    outcomes: list[Waybill | Rejected | None] = [None] * len(planned)
+    for (via, carrier, shop), positions in sorted(routes.items(), key=lambda item: tuple(map(str, item[0]))):
+        parcels = [_parcel(planned[p].group, planned[p].receiver) for p in positions]
+        if via == CAINIAO:
+            results = _through_cainiao(shop, carrier, parcels, [planned[p].group for p in positions], http)
+        else:
+            with carrier_client(http, carrier) as client:
+                results = client.create_waybills(parcels)
+        for position, result in zip(positions, results):
+            outcomes[position] = result
+    return outcomes
+
+
+def _through_cainiao(shop_code: str, carrier: str, parcels: list[Parcel], groups: list[list[dict]],
+                     http) -> list[Waybill | Rejected]:
+    # The receiver is the group's first order's, so its trade is the one whose oaid opens it.
+    trade_ids = {parcel.order_ref: group[0]["platform_order_id"] for parcel, group in zip(parcels, groups)}
+
+    def issue(access):
+        with platform_slot(access.platform):
+            client = carrier_client(http, carrier, shop=access, via=CAINIAO)
+            return client.create_waybills(parcels, trade_ids)
+
+    return call_with_token_retry(shop_code, issue)
+
+
+def _route_name(choice: CarrierChoice) -> str:
+    return f"{choice.carrier} via Cainiao" if choice.via == CAINIAO else str(choice.carrier)
+
+
+def _warehouse_provinces(conn) -> dict[str, str | None]:
+    rows = conn.execute(select(warehouses.c.code, warehouses.c.province))
+    return {code: normalize_province(province).name for code, province in rows}
+
+
+def _facts(group: list[dict], receiver: Receiver, provinces: dict[str, str | None], rules: CarrierRules,
+           cainiao_only: bool) -> ParcelFacts:
+    first = group[0]
+    lines = [line for order in group for line in order["lines"]]
+    return ParcelFacts(
+        weight_grams=sum(line["grams"] * line["quantity"] for line in lines),
+        province=normalize_province(receiver.province).name,
+        warehouse=first["warehouse"], warehouse_province=provinces.get(first["warehouse"]),
+        platform=first["platform"], country=(receiver.country_code or "CN"),
+        service=rules.service_for(first["platform"], first["shop_code"], [line["sku"] for line in lines]),
+        cainiao_only=cainiao_only,
+    )
+
+
+def _only_cainiao_opens(order: dict, receiver: Receiver, rules: CarrierRules) -> bool:
+    """A receiver the platform masked and did not open, whose oaid Cainiao opens itself."""
+    return (receiver.masked and bool(receiver.encrypted.get("oaid"))
+            and rules.masked_route(order["platform"]) == CAINIAO)
 
 
 def merged_parcels(ready: list[dict], window_hours: int | None) -> list[list[dict]]:
@@ -163,6 +264,12 @@ def _parcel(group: list[dict], receiver: Receiver) -> Parcel:
         weight_grams=sum(line["grams"] * line["quantity"] for line in lines),
         items=[(line["title"] or line["sku"], line["quantity"]) for line in lines],
     )
+
+
+def _no_carrier(order: dict, reason: str) -> ReviewEntry:
+    return ReviewEntry("ship", order["platform"], order["shop_code"], order["platform_order_id"],
+                       [reason + "; change the rate cards in config/carriers.yaml or ship it by hand"],
+                       {"order_id": order["id"], "warehouse": order["warehouse"]})
 
 
 def _refusal(order: dict, error: Rejected) -> ReviewEntry:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from flows.demo import sandbox_carrier_accounts
 from oms.config import reset_settings
 from oms.db.shops import save_skus, save_warehouse, set_on_hand
 from sandbox.app import add_simulated_shop, shop_base_url
@@ -31,6 +33,16 @@ def carrier(sandbox, monkeypatch):
     monkeypatch.setenv("OMS_CARRIER_CHECKWORD", partner["checkword"])
     reset_settings()
     return partner
+
+
+@pytest.fixture
+def all_carriers(sandbox, monkeypatch, carrier):
+    """Accounts with every sandbox carrier: SF as `carrier` sets it, the rest in
+    OMS_CARRIER_ACCOUNTS (J&T through Kuaidi100)."""
+    accounts = sandbox_carrier_accounts(sandbox.state, sandbox.url, "flow-tests")
+    monkeypatch.setenv("OMS_CARRIER_ACCOUNTS", json.dumps(accounts))
+    reset_settings()
+    return accounts
 
 
 @pytest.fixture
