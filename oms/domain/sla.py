@@ -10,7 +10,8 @@ passed in, every datetime is timezone-aware):
     escalations       which events to emit when the stage moved, so on-call hears of a
                       warning once and of a breach once per order
 
-and `at_risk_by_warehouse` lays out the orders in warning or breach for an artifact.
+and `at_risk_by_warehouse` lays out the orders in warning or breach for an artifact
+(`time_left` says "1 h 05 min left" or "overdue by 20 min" for people).
 
 Where a deadline comes from, strongest first:
 
@@ -243,11 +244,16 @@ def escalations(previous_stage: Stage | None, current_stage: Stage) -> list[Esca
 
     A breach seen without a warning first emits only the breach (a late warning helps no
     one); a tracking number pushed after the deadline between two runs (done_late) still
-    emits the breach nobody heard of. Store `stage_to_store(previous, current)` as the next
-    previous stage, so a deadline the platform moves later cannot re-arm an alert."""
+    emits the breach nobody heard of. An order first seen already finished, even late,
+    emits nothing: it is history nobody can act on (the first run over a shop's backlog
+    must not page on-call for every parcel that shipped late last week). Store
+    `stage_to_store(previous, current)` as the next previous stage, so a deadline the
+    platform moves later cannot re-arm an alert."""
     current = Stage(current_stage)
     previous = Stage(previous_stage) if previous_stage is not None else None
     if previous in (Stage.DONE, Stage.DONE_LATE) or current is Stage.DONE:
+        return []
+    if previous is None and current is Stage.DONE_LATE:
         return []
     before, now = _LEVEL[previous], _LEVEL[current]
     if now <= before:
@@ -282,6 +288,8 @@ class WatchedOrder:
     warehouse: str | None  # None: not routed yet
     deadline: datetime
     stage: Stage
+    shop_code: str = ""
+    step: str | None = None  # how far it got: allocated, packing, or the last warehouse scan
 
 
 @dataclass(frozen=True)
@@ -293,6 +301,8 @@ class AtRiskRow:
     deadline: datetime
     stage: Stage
     minutes_left: int  # negative once breached
+    shop_code: str = ""
+    step: str | None = None
 
 
 UNROUTED = "(not routed)"
@@ -312,10 +322,17 @@ def at_risk_by_warehouse(orders: Iterable[WatchedOrder], now: datetime) -> dict[
         warehouse = order.warehouse or UNROUTED
         groups.setdefault(warehouse, []).append(AtRiskRow(
             warehouse, order.order_id, order.platform, order.platform_order_id,
-            order.deadline, order.stage, minutes_left))
+            order.deadline, order.stage, minutes_left, order.shop_code, order.step))
     for rows in groups.values():
         rows.sort(key=lambda row: (row.deadline, row.order_id))
     return dict(sorted(groups.items(), key=lambda item: (item[1][0].deadline, item[0])))
+
+
+def time_left(minutes_left: int) -> str:
+    """`minutes_left` as a person reads it: "1 h 05 min left", "overdue by 20 min"."""
+    size = abs(minutes_left)
+    amount = f"{size // 60} h {size % 60:02d} min" if size >= 60 else f"{size} min"
+    return f"{amount} left" if minutes_left >= 0 else f"overdue by {amount}"
 
 
 # ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from oms.domain.sla import (
     ship_by_deadline,
     sla_stage,
     stage_to_store,
+    time_left,
 )
 from oms.sla_rules import load_sla_rules
 
@@ -217,6 +218,11 @@ def test_a_late_push_between_runs_still_emits_the_breach_nobody_heard():
     assert escalations(Stage.WARNING, Stage.DONE_LATE) == [Escalation.BREACH]
 
 
+def test_an_order_first_seen_already_shipped_late_pages_nobody():
+    assert escalations(None, Stage.DONE_LATE) == []
+    assert escalations(None, Stage.DONE) == []
+
+
 def test_a_deadline_moved_later_does_not_rearm_the_warning():
     assert watch([Stage.WARNING, Stage.OK, Stage.WARNING]) == [Escalation.WARNING]
 
@@ -250,6 +256,21 @@ def test_orders_at_risk_are_grouped_by_warehouse_and_sorted_by_deadline():
     assert [row.minutes_left for row in rows["WH-SH"]] == [-5, 90]
     assert [row.order_id for row in rows["WH-GZ"]] == [2]
     assert rows[UNROUTED][0].stage == Stage.WARNING
+
+
+def test_an_at_risk_row_keeps_the_shop_and_the_step_reached():
+    packing = WatchedOrder(1, "jd", "JD1", "WH-SH", DEADLINE, Stage.WARNING, shop_code="jd-flagship",
+                           step="packed")
+    [row] = at_risk_by_warehouse([packing], now=DEADLINE)["WH-SH"]
+    assert (row.shop_code, row.step) == ("jd-flagship", "packed")
+
+
+@pytest.mark.parametrize(("minutes", "text"), [
+    (125, "2 h 05 min left"), (59, "59 min left"), (0, "0 min left"),
+    (-1, "overdue by 1 min"), (-60, "overdue by 1 h 00 min"),
+])
+def test_time_left_reads_as_hours_and_minutes(minutes, text):
+    assert time_left(minutes) == text
 
 
 def test_one_second_past_the_deadline_shows_as_a_minute_late():
