@@ -1,6 +1,6 @@
 """The `oms` command: database migrations, the sandbox, the demo, Prefect limits, shop
-tokens, stock (levels, deliveries, backorders, routing explanations, sync, audit), alerts
-to on-call and one-off flow runs."""
+tokens, stock (levels, deliveries, backorders, routing explanations, sync, audit), warehouse
+scans and the scanner endpoint, alerts to on-call and one-off flow runs."""
 
 from __future__ import annotations
 
@@ -89,6 +89,27 @@ def _parser() -> argparse.ArgumentParser:
     audit = stock.add_parser("audit", help="run audit-stock once: recompute reserved totals, repair drift")
     audit.set_defaults(run=_stock_audit)
 
+    _add_scan_commands(commands)
+
+    sla = commands.add_parser("sla", help="ship-by deadlines").add_subparsers()
+    sla_risk = sla.add_parser("at-risk", help="orders near or past their ship-by deadline, by warehouse")
+    sla_risk.set_defaults(run=_sla_at_risk)
+
+    intercept = commands.add_parser("intercept", help="parcels to stop on their way (cancelled after handover)"
+                                    ).add_subparsers()
+    intercept.add_parser("list", help="interceptions still waiting").set_defaults(run=_intercept_list)
+    settle = intercept.add_parser("settle", help="record what the carrier said about one interception")
+    settle.add_argument("interception_id", type=int)
+    settle.add_argument("state", choices=("requested", "intercepted", "failed", "closed"))
+    settle.add_argument("--note", default=None)
+    settle.set_defaults(run=_intercept_settle)
+
+    writeback = commands.add_parser("writeback", help="tracking write-back").add_subparsers()
+    retry = writeback.add_parser("retry", help="make parked pushes due again; the next write-back-tracking run sends them")
+    retry.add_argument("--shop", default=None)
+    retry.add_argument("--review-id", type=int, default=None)
+    retry.set_defaults(run=_writeback_retry)
+
     alerts = commands.add_parser("alerts", help="alerts to on-call: channels and automations").add_subparsers()
     alerts_setup = alerts.add_parser(
         "setup", help="save the channels of the alerts file as blocks; create or update the alert automations")
@@ -98,6 +119,115 @@ def _parser() -> argparse.ArgumentParser:
                              help="alerts file (default: OMS_ALERTS_CONFIG_PATH, else config/alerts.yaml)")
         command.set_defaults(run=run)
     return parser
+
+
+def _add_scan_commands(commands) -> None:
+    from oms.domain.warehouse_steps import HANDED_OVER, STEPS
+
+    skippable = [step for step in STEPS if step != HANDED_OVER]
+    skip_help = "a step this station may skip besides printing, e.g. weighed where there is no scale (repeatable)"
+    scan = commands.add_parser(
+        "scan", help="warehouse steps: record a scan of parcels, or show a parcel's history",
+        description="oms scan STEP TRACKING_NUMBER... records a warehouse step of each parcel; "
+                    "oms scan history TRACKING_NUMBER... shows their timelines.")
+    scan.add_argument("step", choices=(*STEPS, "history"))
+    scan.add_argument("tracking_numbers", nargs="+", metavar="TRACKING_NUMBER")
+    scan.add_argument("--weight", type=int, metavar="GRAMS", help="the scale's figure (needed for weighed)")
+    scan.add_argument("--station", help="the desk or scanner scanning")
+    scan.add_argument("--operator", help="who scans")
+    scan.add_argument("--may-skip", action="append", choices=skippable, metavar="STEP", help=skip_help)
+    scan.set_defaults(run=_scan)
+
+    scanner = commands.add_parser("scanner", help="the HTTP endpoint for warehouse scanners").add_subparsers()
+    serve = scanner.add_parser("serve", help="serve POST /scans, GET /parcels/{tracking}, GET /healthz")
+    serve.add_argument("--host", help="default: OMS_SCANNER_HOST (127.0.0.1)")
+    serve.add_argument("--port", type=int, help="default: OMS_SCANNER_PORT (8765)")
+    serve.add_argument("--may-skip", action="append", choices=skippable, metavar="STEP", help=skip_help)
+    serve.set_defaults(run=_scanner_serve)
+
+
+def _scan_policy(args):
+    from zoneinfo import ZoneInfo
+
+    from oms.config import get_settings
+    from oms.domain.warehouse_steps import PRINTED, ScanPolicy
+
+    return ScanPolicy(optional_steps=frozenset({PRINTED, *(args.may_skip or [])}),
+                      display_zone=ZoneInfo(get_settings().warehouse_timezone))
+
+
+def _scan(args) -> int:
+    # The database directly, not through tasks.resources: a packer waits for every scan,
+    # and importing the connectors and Prefect would cost seconds each time.
+    from datetime import datetime, timezone
+
+    from oms.config import get_settings
+    from oms.db.engine import get_engine
+    from oms.db.scans import record_scans
+    from oms.domain.warehouse_steps import Scan
+
+    policy = _scan_policy(args)
+    engine = get_engine(get_settings().database_url)
+    if args.step == "history":
+        return _scan_history(engine, args.tracking_numbers, policy.display_zone)
+    if args.weight is not None and args.weight <= 0:
+        print("--weight is the scale's figure in grams: give a positive number", file=sys.stderr)
+        return 2
+    scans = [Scan(args.step, number, args.weight, args.station, args.operator, source="cli")
+             for number in args.tracking_numbers]
+    with engine.begin() as conn:
+        outcomes = record_scans(conn, scans, datetime.now(timezone.utc), policy)
+    words = {"accepted": "accepted", "repeated": "already", "refused": "REFUSED"}
+    _print_table(("parcel", "outcome", "detail"),
+                 [(o.tracking_number, words[o.verdict],
+                   o.message + (f"  [{', '.join(o.orders)}]" if o.orders else "")) for o in outcomes])
+    return 1 if any(o.verdict == "refused" for o in outcomes) else 0
+
+
+def _scan_history(engine, tracking_numbers: list[str], zone) -> int:
+    from oms.db.scans import parcel_history
+    from oms.domain.warehouse_steps import STEPS
+
+    def clock(moment) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z").rstrip()
+
+    words = dict(zip(STEPS, ("waybill printed", "packed", "weighed", "handed over")))
+    missing = 0
+    with engine.connect() as conn:
+        for number in tracking_numbers:
+            parcel = parcel_history(conn, number)
+            if parcel is None:
+                print(f"{number}: no waybill has this tracking number", file=sys.stderr)
+                missing += 1
+                continue
+            print(f"{number} ({parcel['carrier']}): {parcel['status']}, "
+                  f"last step {words.get(parcel['warehouse_step'], 'none yet')}")
+            for order in parcel["orders"]:
+                items = ", ".join(f"{line['quantity']} x {line['sku']}" for line in order["lines"]) or "no lines"
+                flag = "  CANCELLED: do not ship" if order["cancelled"] else ""
+                print(f"  order {order['order_ref']} ({order['shop_code']}, {order['status']}): {items}{flag}")
+            for step in parcel["steps"]:
+                grams = f" {step['weight_grams']} g" if step["weight_grams"] else ""
+                who = " ".join(part for part in (step["station"], step["operator"]) if part)
+                print(f"  {clock(step['at'])}  {words[step['step']]}{grams}  via {step['source']}"
+                      + (f"  {who}" if who else ""))
+            if parcel["picked_up_at"]:
+                print(f"  {clock(parcel['picked_up_at'])}  collected by the carrier")
+    return 1 if missing else 0
+
+
+def _scanner_serve(args) -> int:
+    from oms.config import get_settings
+    from oms.scanner import serve
+
+    settings = get_settings()
+    host, port = args.host or settings.scanner_host, args.port or settings.scanner_port
+    token = settings.scanner_token.get_secret_value()
+    if not token and host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {host} without OMS_SCANNER_TOKEN: anyone on the network can scan",
+              file=sys.stderr)
+    serve(settings.database_url, host, port, token=token, policy=_scan_policy(args))
+    return 0
 
 
 def _db_upgrade(args) -> int:
@@ -360,6 +490,77 @@ def _alert_channels(path: str | None):
 def _print_channel_table(statuses) -> None:
     _print_table(("channel", "kind", "status", "detail"),
                  [(s.name, s.kind, s.status, s.detail) for s in statuses])
+
+
+def _sla_at_risk(args) -> int:
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from oms.config import get_settings
+    from oms.db.deadlines import at_risk
+    from oms.db.engine import get_engine
+    from oms.domain.sla import time_left
+
+    settings = get_settings()
+    zone = ZoneInfo(settings.warehouse_timezone)
+    with get_engine(settings.database_url).connect() as conn:
+        groups = at_risk(conn, datetime.now(timezone.utc))
+    rows = [(r.warehouse, r.platform_order_id, r.shop_code, r.platform,
+             f"{r.deadline.astimezone(zone):%Y-%m-%d %H:%M}", r.stage.value, time_left(r.minutes_left), r.step or "")
+            for found in groups.values() for r in found]
+    if not rows:
+        print("no order is near or past its ship-by deadline")
+        return 0
+    _print_table(("warehouse", "order", "shop", "platform", "deadline", "stage", "time left", "step"), rows)
+    return 0
+
+
+def _intercept_list(args) -> int:
+    from oms.config import get_settings
+    from oms.db.engine import get_engine
+    from oms.db.interceptions import open_interceptions
+
+    with get_engine(get_settings().database_url).connect() as conn:
+        waiting = open_interceptions(conn)
+    if not waiting:
+        print("no parcel is waiting to be intercepted")
+        return 0
+    _print_table(("id", "shop", "order", "carrier", "tracking", "state", "since", "why"),
+                 [(i["id"], i["shop_code"], i["platform_order_id"], i["carrier"], i["tracking_number"], i["state"],
+                   f"{i['created_at']:%Y-%m-%d %H:%M}", i["reason"]) for i in waiting])
+    return 0
+
+
+def _intercept_settle(args) -> int:
+    from datetime import datetime, timezone
+
+    from oms.config import get_settings
+    from oms.db.engine import get_engine
+    from oms.db.interceptions import settle_interception
+
+    with get_engine(get_settings().database_url).begin() as conn:
+        moved = settle_interception(conn, args.interception_id, args.state, datetime.now(timezone.utc), args.note)
+    if not moved:
+        print(f"interception {args.interception_id} is unknown or already settled", file=sys.stderr)
+        return 1
+    print(f"interception {args.interception_id}: {args.state}")
+    return 0
+
+
+def _writeback_retry(args) -> int:
+    from datetime import datetime, timezone
+
+    from oms.config import get_settings
+    from oms.db.engine import get_engine
+    from oms.db.tracking import retry_parked
+
+    if args.shop is None and args.review_id is None:
+        print("name a shop (--shop) or a review entry (--review-id)", file=sys.stderr)
+        return 2
+    with get_engine(get_settings().database_url).begin() as conn:
+        count = retry_parked(conn, datetime.now(timezone.utc), shop_code=args.shop, review_id=args.review_id)
+    print(f"{count} push(es) due again; the next write-back-tracking run sends them")
+    return 0
 
 
 def _print_table(headers: tuple[str, ...], rows: list[tuple]) -> None:

@@ -16,6 +16,7 @@ from flows.drift import check_status_drift
 from flows.fulfil import fulfil_orders
 from flows.ingest import ingest_orders
 from flows.stock import confirm_collected_parcels
+from oms.cli import main as cli_main
 from oms.db.review import open_entries
 from oms.db.schema import interceptions, orders, reservations, shipments, status_drifts
 from oms.db.stock import sellable_by_sku
@@ -160,6 +161,25 @@ def test_a_cancellation_after_handover_raises_one_interception_and_a_rerun_chang
     assert len(alerts) == 1  # once per drift, not once per run
     with db.connect() as conn:
         assert len([e for e in open_entries(conn) if e["stage"] == "cancel"]) == 1
+
+
+def test_an_operator_lists_the_interception_and_records_what_the_carrier_did(
+        db, shop, sandbox, carrier, alerts, capsys):
+    number = shipped_and_pushed(db, warehouse_step="handed_over",
+                                handed_over_at=datetime.now(timezone.utc) - timedelta(minutes=30))
+    cancel_on_platform(sandbox, shop)
+    check_status_drift(now=datetime.now(timezone.utc))
+    assert cli_main(["intercept", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert number in listed and the_order(db)["platform_order_id"] in listed and "open" in listed
+    (raised,) = rows(db, select(interceptions))
+    assert cli_main(["intercept", "settle", str(raised["id"]), "intercepted", "--note", "SF stopped it"]) == 0
+    (settled,) = rows(db, select(interceptions))
+    assert (settled["state"], settled["note"]) == ("intercepted", "SF stopped it")
+    assert cli_main(["intercept", "settle", str(raised["id"]), "failed"]) == 1  # already settled
+    capsys.readouterr()
+    assert cli_main(["intercept", "list"]) == 0
+    assert "no parcel is waiting" in capsys.readouterr().out
 
 
 def test_the_report_lists_the_top_kinds_and_the_interceptions_waiting(db, shop, sandbox, carrier, alerts):
