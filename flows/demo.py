@@ -13,10 +13,12 @@ stores none twice.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
-from datetime import datetime, timezone
+import zlib
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import distinct, func, select
@@ -30,6 +32,10 @@ from oms.db.shops import save_skus, save_warehouse, set_on_hand
 from oms.db.tokens import token_overview
 from oms.domain.tokens import describe_span
 from sandbox.app import add_simulated_shop, shop_base_url
+from sandbox import jdl as jdl_simulator
+from sandbox import kuaidi100 as kuaidi100_simulator
+from sandbox import yto as yto_simulator
+from sandbox import zto as zto_simulator
 from sandbox.carrier import collect, register_partner
 from sandbox.generator import DEFAULT_SKUS, populate
 from sandbox.spreadsheets import write_export
@@ -68,9 +74,12 @@ def run_demo(orders_per_shop: int | None = None) -> list[dict]:
         _seed_shops(sandbox, database_url, orders_per_shop)
         _seed_stock(database_url)
         reports = _run_pipeline()
+    os.environ.pop("OMS_CARRIER_ACCOUNTS", None)  # they name the sandbox that just stopped
+    reset_settings()
     rows = _table_rows(database_url, reports)
     print_table(rows)
     _print_stock_story(database_url, reports)
+    _print_shipping_story(database_url, reports)
     return rows
 
 
@@ -79,7 +88,22 @@ def _point_carrier_at(sandbox) -> None:
     os.environ["OMS_CARRIER_URL"] = f"{sandbox.url}/sf"
     os.environ["OMS_CARRIER_PARTNER_ID"] = partner["partner_id"]
     os.environ["OMS_CARRIER_CHECKWORD"] = partner["checkword"]
+    # The other carriers config/carriers.yaml may choose, each with its sandbox account.
+    os.environ["OMS_CARRIER_ACCOUNTS"] = json.dumps(sandbox_carrier_accounts(sandbox.state, sandbox.url, "demo"))
     reset_settings()
+
+
+def sandbox_carrier_accounts(state: SandboxState, url: str, name: str) -> dict[str, dict[str, str]]:
+    """An account with every carrier simulator, in the shape of OMS_CARRIER_ACCOUNTS
+    (J&T through Kuaidi100, which has no simulator of its own carrier)."""
+    zto = zto_simulator.register_account(state, f"{name}-zto")
+    yto = yto_simulator.register_account(state, f"{name}-yto")
+    jdl = jdl_simulator.register_customer(state, f"010K{zlib.crc32(name.encode()) % 10**6:06d}")
+    k100 = kuaidi100_simulator.register_account(state)
+    return {"ZTO": {"api": "zto", "url": f"{url}/zto", **zto},
+            "YTO": {"api": "yto", "url": f"{url}/yto", **yto},
+            "JD": {"api": "jdl", "url": f"{url}/jdl", **jdl},
+            "JT": {"api": "kuaidi100", "url": f"{url}/kuaidi100", **k100}}
 
 
 def _seed_shops(sandbox, database_url: str, orders_per_shop: int | None) -> None:
@@ -121,6 +145,8 @@ def _run_pipeline() -> dict:
     from flows.fulfil import fulfil_orders
     from flows.health import check_connector_health
     from flows.ingest import ingest_orders
+    from flows.drift import check_status_drift
+    from flows.sla import watch_ship_by_deadlines
     from flows.stock import audit_stock_totals, confirm_collected_parcels
     from flows.tokens import refresh_tokens
     from tasks.pacing import ensure_platform_limits
@@ -128,15 +154,72 @@ def _run_pipeline() -> dict:
     ensure_platform_limits()
     ingest = {code: ingest_orders(code) for code, *_ in DEMO_SHOPS}
     fulfil = fulfil_orders()
-    # The courier comes: the carrier reports the parcels collected, their stock leaves.
-    collect(_SANDBOX_STATE[0], None, datetime.now(timezone.utc))
+    # The warehouse scans its parcels; the courier takes the ones handed over.
+    handed_over, kept_back = _scan_parcels()
+    # The platform cancels two Pinduoduo orders: one parcel is still on the packing bench,
+    # the other already with the courier; the drift check finds and settles both.
+    cancelled = _cancel_on_platform("demo-pdd", [kept_back[:1], handed_over[:1]])
+    drift = check_status_drift(return_state=True)
+    collect(_SANDBOX_STATE[0], handed_over, datetime.now(timezone.utc))
     collected = confirm_collected_parcels()
+    sla = watch_ship_by_deadlines()
     audit = audit_stock_totals()
     # What the schedules would run next: tokens renewed when due, every shop probed.
     tokens = {o.shop_code: o for o in refresh_tokens().outcomes}
     health = {line.shop: line for line in check_connector_health().shops}
     return {"ingest": ingest, "fulfil": fulfil, "tokens": tokens, "health": health,
-            "collected": collected, "audit": audit}
+            "collected": collected, "audit": audit, "drift": drift, "sla": sla, "cancelled": cancelled,
+            "handed_over": len(handed_over)}
+
+
+def _scan_parcels() -> tuple[list[str], list[str]]:
+    """Print, pack and weigh every labelled parcel; hand over three in four of them.
+    Returns the numbers handed over and those kept back, Pinduoduo's first."""
+    from oms.db.scans import record_scans
+    from oms.domain.warehouse_steps import Scan
+
+    engine = get_engine(get_settings().database_url)
+    with engine.connect() as conn:
+        parcels = conn.execute(
+            select(shipments.c.tracking_number, orders.c.shop_code,
+                   func.coalesce(func.sum(reservations.c.quantity), 1).label("units"))
+            .select_from(shipments.join(orders, orders.c.id == shipments.c.order_id)
+                         .outerjoin(reservations, (reservations.c.order_id == shipments.c.order_id)
+                                    & (reservations.c.warehouse_id == shipments.c.warehouse_id)))
+            .where(shipments.c.status == "label_created")
+            .group_by(shipments.c.tracking_number, orders.c.shop_code)
+            .order_by(orders.c.shop_code != "demo-pdd", shipments.c.tracking_number)).all()
+    handed_over = [p.tracking_number for i, p in enumerate(parcels) if i % 4]
+    kept_back = [p.tracking_number for i, p in enumerate(parcels) if not i % 4]
+    now = datetime.now(timezone.utc)
+    scans = [Scan(step, p.tracking_number, station="demo-bench", operator="demo", source="scanner")
+             for step in ("printed", "packed") for p in parcels]
+    scans += [Scan("weighed", p.tracking_number, weight_grams=400 * int(p.units), station="demo-scale",
+                   operator="demo", source="scanner") for p in parcels]
+    scans += [Scan("handed_over", number, station="demo-dock", operator="demo", source="scanner")
+              for number in handed_over]
+    with engine.begin() as conn:
+        record_scans(conn, scans, now)
+    return handed_over, kept_back
+
+
+def _cancel_on_platform(shop: str, numbers: list[list[str]]) -> list[str]:
+    """The buyer cancels on the platform the orders of these parcels (one each)."""
+    from sandbox.pinduoduo_render import order_sn
+
+    wanted = [group[0] for group in numbers if group]
+    with get_engine(get_settings().database_url).connect() as conn:
+        refs = list(conn.execute(select(orders.c.platform_order_id)
+                                 .join(shipments, shipments.c.order_id == orders.c.id)
+                                 .where(shipments.c.tracking_number.in_(wanted), orders.c.shop_code == shop))
+                    .scalars())
+    state = _SANDBOX_STATE[0]
+    when = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
+    with state.lock:
+        for order in state.orders[shop]:
+            if order_sn(order) in refs and order.status != "cancelled":
+                order.status, order.updated_at = "cancelled", when
+    return refs
 
 
 def _table_rows(database_url: str, reports: dict) -> list[dict]:
@@ -261,3 +344,38 @@ def _print_stock_story(database_url: str, reports: dict) -> None:
         print(f"routing of {example.shop_code} order {example.platform_order_id}:")
         for sentence in example.explanation:
             print(f"  - {sentence}")
+
+
+def _print_shipping_story(database_url: str, reports: dict) -> None:
+    """After the stock story: the warehouse floor, the drift check and the deadlines."""
+    from oms.db.deadlines import at_risk
+    from oms.db.drift import drift_report
+    from oms.domain.sla import time_left
+
+    print(f"warehouse: every labelled parcel printed, packed and weighed; {reports['handed_over']} handed "
+          f"over to the courier; the platform then cancelled demo-pdd orders {', '.join(reports['cancelled'])}")
+    drift = reports["drift"]
+    if not drift.is_completed():
+        print(f"status drift: the check did not finish: {drift.message}")
+    now = datetime.now(timezone.utc)
+    with get_engine(database_url).connect() as conn:
+        report = drift_report(conn)
+        risky = at_risk(conn, now)
+    if drift.is_completed():
+        seen = [found for summary in drift.result().values() for found in summary.found]
+        print("status drift, seen in this run: " + (", ".join(
+            f"{f.kind} ({f.platform_order_id}: {f.our_status} here, {f.platform_status} there, {f.action})"
+            for f in seen) or "none"))
+    print("status drift, still open: " + (", ".join(f"{kind} ({n})" for kind, n in report.top_kinds) or "none"))
+    for interception in report.interceptions_open[:3]:
+        print(f"  interception open: {interception['shop_code']} order {interception['platform_order_id']}, "
+              f"{interception['carrier']} {interception['tracking_number']}: ask the carrier to stop it")
+    sla = reports["sla"]
+    print(f"ship-by deadlines: {sla.deadlines_stored} stored; {sla.warnings_sent} warnings and "
+          f"{sla.breaches_sent} breaches announced once each; at risk now, by warehouse:")
+    for warehouse, found in risky.items():
+        breached = sum(1 for row in found if row.minutes_left < 0)
+        print(f"  {warehouse}: {len(found)} order(s), {breached} past the deadline")
+        for row in found[:3]:
+            print(f"    {row.shop_code} {row.platform_order_id}: {row.stage.value}, {time_left(row.minutes_left)}, "
+                  f"step {row.step or '-'}")

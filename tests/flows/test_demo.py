@@ -11,14 +11,14 @@ from oms.db.schema import orders, tracking_pushes
 # Masked receivers these platforms never open for labels: their parcels wait for the
 # platform's own e-waybill instead of going to our carrier.
 LABELLED_BY_PLATFORM = {"jd", "shopee", "lazada"}
-CARRIER_SETTINGS = ("OMS_CARRIER_URL", "OMS_CARRIER_PARTNER_ID", "OMS_CARRIER_CHECKWORD")
+CARRIER_SETTINGS = ("OMS_CARRIER_URL", "OMS_CARRIER_PARTNER_ID", "OMS_CARRIER_CHECKWORD", "OMS_CARRIER_ACCOUNTS")
 
 
 def test_the_demo_runs_every_channel_ships_what_it_can_and_a_rerun_stores_none_twice(tmp_path, monkeypatch, capsys):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     monkeypatch.setenv("OMS_DATABASE_URL", url)
     for name in CARRIER_SETTINGS:  # the demo points them at its sandbox; undo that after
-        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name, raising=False)
     reset_settings()
 
     first = run_demo(orders_per_shop=40)
@@ -50,6 +50,11 @@ def test_the_demo_runs_every_channel_ships_what_it_can_and_a_rerun_stores_none_t
     assert all(code in printed for code, *_ in DEMO_SHOPS)
     assert "订单导出.xlsx row" in printed  # a spreadsheet row parked with its number
     assert "tokens and connector health:" in printed
+    # The two platform cancellations: the parcel on the bench is stopped, the one handed
+    # over is to be intercepted; and the deadlines are watched.
+    assert "platform_cancelled_in_warehouse" in printed and "repaired" in printed
+    assert "interception open: demo-pdd order" in printed
+    assert "ship-by deadlines:" in printed and "at risk now, by warehouse:" in printed
     for row in first:  # every shop answers its probe, and none has a token due yet
         assert row["probe"] == "answers" and row["alert state"] == "ok", row["shop"]
         expected = "no-tokens" if row["platform"] == "spreadsheet" else ("not-due", "cannot-refresh")

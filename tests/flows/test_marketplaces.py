@@ -47,7 +47,7 @@ def test_paid_orders_ship_and_every_tracking_number_reaches_the_platform(
     shop = ingest_and_fulfil(add_shop, stock_levels, platform)
     statuses = counts_by(db, orders.c.status, shop)
     pushes = counts_by(db, tracking_pushes.c.outcome, shop)
-    assert statuses.get("shipped", 0) > 0 and "allocated" not in statuses
+    assert statuses.get("packing", 0) > 0 and "allocated" not in statuses
     with db.connect() as conn:
         ours = conn.execute(select(shipments.c.tracking_number).join(orders, orders.c.id == shipments.c.order_id)
                             .where(orders.c.shop_code == shop)).scalars().all()

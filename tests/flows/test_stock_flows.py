@@ -113,7 +113,7 @@ def test_a_delivery_allocates_the_backorders_waiting_for_it(db, add_shop, sandbo
     assert len(waiting) == 1
     result = receive_stock_delivery([{"warehouse": "WH-SH", "sku": "SKU-B", "units": 5}])
     assert result["backorders_allocated"] == 1
-    assert sorted(r["status"] for r in rows(db, select(orders.c.status))) == ["allocated", "shipped"]
+    assert sorted(r["status"] for r in rows(db, select(orders.c.status))) == ["allocated", "packing"]
     assert [(r["on_hand"], r["reserved"]) for r in rows(db, select(stock))] == [(6, 4)]
 
 
