@@ -28,6 +28,7 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/allocate.py
+	$(BIN)/python benchmarks/ship.py
 
 sandbox: $(INSTALLED)
 	$(BIN)/oms sandbox
