@@ -357,3 +357,99 @@ class HttpConnection:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+# ---- after-sales (issue 7) ----------------------------------------------------------------
+# Refund, return and exchange requests as every platform's after-sales API hands them over,
+# in one shape. Statuses are ours; the platform's own word stays in `platform_status`.
+# (Imported here, not at the top, so the block stays one appended piece.)
+from decimal import Decimal  # noqa: E402
+
+AFTER_SALES_KINDS = ("refund_only", "return_and_refund", "exchange")
+AFTER_SALES_STATUSES = ("requested", "agreed", "refused", "goods_returned", "refunded", "closed")
+
+
+@dataclass(frozen=True)
+class AfterSalesLine:
+    """One order line a request covers; `amount` is None where the platform gives only a
+    total for the request."""
+
+    platform_line_id: str
+    sku: str | None
+    quantity: int
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class AfterSalesRequest:
+    """A buyer's refund-only, return-and-refund or exchange request, linked to its order.
+
+    `respond_by` is the platform's own deadline for the seller's answer (after it the
+    platform decides for the buyer), None when the platform states none. `buyer_ref` is a
+    hash of the platform's buyer id, never a name or nickname. `version` is what the
+    platform wants echoed when answering (Taobao's refund_version, Douyin's update_time).
+    """
+
+    platform: str
+    shop_code: str
+    platform_request_id: str
+    platform_order_id: str
+    kind: str
+    status: str
+    platform_status: str
+    amount: Decimal
+    currency: str
+    reason_code: str
+    reason_text: str
+    lines: tuple[AfterSalesLine, ...]
+    created_at: datetime
+    updated_at: datetime
+    respond_by: datetime | None
+    buyer_ref: str
+    evidence_urls: tuple[str, ...] = ()
+    return_carrier: str | None = None
+    return_tracking: str | None = None
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class AfterSalesDecision:
+    """What the seller answers: agree (with the amount to refund) or refuse (with the
+    platform's refuse reason code and a note the buyer reads)."""
+
+    agree: bool
+    amount: Decimal | None = None
+    note: str = ""
+    refuse_reason_code: str = ""
+
+
+@dataclass
+class RawAfterSales:
+    """One after-sales payload as the platform sent it, with the keys to land it
+    (idempotent on platform, shop, request id, update time)."""
+
+    platform_request_id: str | None
+    platform_updated_at: datetime | None
+    payload: dict[str, Any]
+
+
+class HandlesAfterSales(Protocol):
+    """A connector that reads the shop's after-sales requests and answers them."""
+
+    def fetch_after_sales(
+        self, start: datetime, end: datetime
+    ) -> Iterator[list[RawAfterSales]]:
+        """Yield pages of requests updated in [start, end), each request once per window
+        even where the platform serves it on two pages."""
+        ...
+
+    def to_after_sales(self, raw: RawAfterSales) -> AfterSalesRequest:
+        """Map a payload; raise MappingError naming every field that is wrong."""
+        ...
+
+    def answer_after_sales(
+        self, request: AfterSalesRequest, decision: AfterSalesDecision
+    ) -> PushResult:
+        """Send the agree or refuse call. A refusal without a reason, or a request the
+        platform no longer lets the seller answer, raises `Rejected`."""
+        ...

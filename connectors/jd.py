@@ -395,6 +395,21 @@ class JdConnector(HttpConnection):
             raise _translate(method, inner)
         return inner
 
+    # ---- after-sales (connectors.jd_after_sales) --------------------------------------
+
+    def fetch_after_sales(self, start: datetime, end: datetime):
+        """Refund applications made in [start, end), each once (`HandlesAfterSales`)."""
+        from connectors import jd_after_sales
+        return jd_after_sales.fetch_after_sales(self, start, end)
+
+    def to_after_sales(self, raw):
+        from connectors import jd_after_sales
+        return jd_after_sales.to_after_sales(raw, self.shop_code)
+
+    def answer_after_sales(self, request, decision):
+        from connectors import jd_after_sales
+        return jd_after_sales.answer_after_sales(self, request, decision)
+
 
 def _json_body(what: str, response: httpx.Response) -> dict:
     status = response.status_code

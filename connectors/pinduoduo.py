@@ -319,6 +319,21 @@ class PinduoduoConnector(HttpConnection):
             raise Unavailable(f"{api}: {type(error).__name__}", platform=PLATFORM) from error
         return _unwrap(api, response)
 
+    # ---- after-sales (connectors.pinduoduo_after_sales) -------------------------------
+
+    def fetch_after_sales(self, start: datetime, end: datetime):
+        """Requests updated in [start, end), each once (`HandlesAfterSales`)."""
+        from connectors import pinduoduo_after_sales
+        return pinduoduo_after_sales.fetch_after_sales(self, start, end)
+
+    def to_after_sales(self, raw):
+        from connectors import pinduoduo_after_sales
+        return pinduoduo_after_sales.to_after_sales(raw, self.shop_code)
+
+    def answer_after_sales(self, request, decision):
+        from connectors import pinduoduo_after_sales
+        return pinduoduo_after_sales.answer_after_sales(self, request, decision)
+
 
 def _unwrap(api: str, response: httpx.Response) -> dict:
     body = gateway_json(response, api, PLATFORM, RATE_LIMIT_WAIT_SECONDS)

@@ -457,6 +457,21 @@ class TaobaoConnector(HttpConnection):
             raise Unavailable(f"{method}: {type(error).__name__}", platform=PLATFORM) from error
         return _unwrap(method, response)
 
+    # ---- after-sales (connectors.taobao_after_sales) -----------------------------------
+
+    def fetch_after_sales(self, start: datetime, end: datetime):
+        """Refunds modified in [start, end), each once (`HandlesAfterSales`)."""
+        from connectors import taobao_after_sales
+        return taobao_after_sales.fetch_after_sales(self, start, end)
+
+    def to_after_sales(self, raw):
+        from connectors import taobao_after_sales
+        return taobao_after_sales.to_after_sales(raw, self.shop_code)
+
+    def answer_after_sales(self, request, decision):
+        from connectors import taobao_after_sales
+        return taobao_after_sales.answer_after_sales(self, request, decision)
+
 
 def _unwrap(method: str, response: httpx.Response) -> dict:
     status = response.status_code

@@ -447,3 +447,4 @@ def register_shop(
         "refresh_token": granted.get("refresh_token", ""),
         "vender_id": _vender_id(shop),
     }
+import sandbox.jd_after_sales  # noqa: F401,E402  (refund applications: adds them to HANDLERS)

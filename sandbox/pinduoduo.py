@@ -493,3 +493,4 @@ def register_shop(state: SandboxState, shop: str, now: datetime) -> dict:
         state.app_secrets[client_id] = client_secret
     return {"client_id": client_id, "client_secret": client_secret,
             "access_token": granted["access_token"], "refresh_token": granted["refresh_token"]}
+import sandbox.pinduoduo_after_sales  # noqa: F401,E402  (after-sales: adds its APIs to HANDLERS)

@@ -589,3 +589,4 @@ def register_shop(
 # Cainiao's e-waybill methods (cainiao.waybill.ii.*) are TOP methods on this same gateway;
 # sandbox.cainiao adds them to HANDLERS when imported, which this import makes sure of.
 import sandbox.cainiao  # noqa: F401
+import sandbox.taobao_after_sales  # noqa: F401,E402  (refunds: adds its methods to HANDLERS)
