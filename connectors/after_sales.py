@@ -55,6 +55,18 @@ def checked_amount(request: AfterSalesRequest, decision: AfterSalesDecision) -> 
     return amount
 
 
+def full_amount_only(request: AfterSalesRequest, decision: AfterSalesDecision) -> Decimal:
+    """The asked amount, for a platform that cannot refund less; a lower sum is `Rejected`
+    before the call, so the buyer is never paid more than was approved."""
+    amount = checked_amount(request, decision)
+    if amount != request.amount:
+        raise Rejected(
+            f"{request.platform} after-sales {request.platform_request_id}: {request.platform} refunds "
+            f"the {request.amount} asked; agree on {amount} with the buyer first (they change the request)",
+            platform=request.platform, code="partial_not_supported")
+    return amount
+
+
 def refusal_reason(request: AfterSalesRequest, decision: AfterSalesDecision,
                    needs_code: bool = False) -> str:
     """The note of a refusal; a refusal without one (or without the platform's reason code,

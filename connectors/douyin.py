@@ -363,6 +363,25 @@ class DouyinConnector(HttpConnection):
             raise Unavailable(f"{method}: {type(error).__name__}", platform=PLATFORM) from None
         return _unwrap(method, response)
 
+    # ---- after-sales (connectors.douyin_after_sales) ----------------------------------
+
+    # The shop's return address (address/list) that agreeing a return or an exchange
+    # hands the buyer; set by whoever runs the shop's after-sales.
+    return_address_id: int | None = None
+
+    def fetch_after_sales(self, start: datetime, end: datetime):
+        """Requests updated in [start, end), each once (`HandlesAfterSales`)."""
+        from connectors import douyin_after_sales
+        return douyin_after_sales.fetch_after_sales(self, start, end)
+
+    def to_after_sales(self, raw):
+        from connectors import douyin_after_sales
+        return douyin_after_sales.to_after_sales(raw, self.shop_code)
+
+    def answer_after_sales(self, request, decision):
+        from connectors import douyin_after_sales
+        return douyin_after_sales.answer_after_sales(self, request, decision)
+
 
 def _unwrap(method: str, response: httpx.Response) -> Any:
     status = response.status_code

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from connectors.after_sales import buyer_ref, checked_amount, once_per_window, refusal_reason
+from connectors.after_sales import buyer_ref, full_amount_only, once_per_window, refusal_reason
 from connectors.base import AfterSalesDecision, AfterSalesLine, AfterSalesRequest, PushResult, RawAfterSales
 from connectors.jd_mapping import parse_china_time
 from oms.domain.errors import MappingError, Rejected, Unavailable
@@ -119,7 +119,7 @@ def answer_after_sales(connector: JdConnector, request: AfterSalesRequest,
                        decision: AfterSalesDecision) -> PushResult:
     sent: dict[str, object] = {"id": int(request.platform_request_id), "checkUserName": CHECK_USER}
     if decision.agree:
-        checked_amount(request, decision)  # JD refunds the applied sum; no amount parameter
+        full_amount_only(request, decision)  # JD refunds the applied sum; no amount parameter
         sent.update(status=AGREE_STATUS, remark=decision.note.strip() or AGREE_REMARK)
     else:
         sent.update(status=REFUSE_STATUS, remark=refusal_reason(request, decision),

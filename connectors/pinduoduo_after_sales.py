@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from connectors import pinduoduo as pdd
-from connectors.after_sales import buyer_ref, checked_amount, once_per_window, refusal_reason
+from connectors.after_sales import buyer_ref, full_amount_only, once_per_window, refusal_reason
 from connectors.base import (
     AfterSalesDecision,
     AfterSalesLine,
@@ -154,7 +154,7 @@ def answer_after_sales(connector: PinduoduoConnector, request: AfterSalesRequest
                        decision: AfterSalesDecision) -> PushResult:
     ids = {"after_sales_id": request.platform_request_id, "order_sn": request.platform_order_id}
     if decision.agree:
-        checked_amount(request, decision)  # PDD refunds what was asked; a lower sum is
+        full_amount_only(request, decision)  # PDD refunds what was asked; a lower sum is
         # agreed with the buyer first (not an API parameter we know of [L])
         sent = {**ids, "operate_desc": decision.note}
         return PushResult(request=sent, response=connector._call(AGREE, sent))

@@ -464,6 +464,24 @@ class ShopeeConnector(HttpConnection):
             raise Unavailable(f"{path}: {type(error).__name__}", platform=PLATFORM) from error
         return _unwrap(path, response)
 
+    # ---- after-sales (connectors.shopee_after_sales) ----------------------------------
+
+    # The seller's contact email a dispute must carry; set by whoever runs the shop.
+    dispute_email: str | None = None
+
+    def fetch_after_sales(self, start: datetime, end: datetime):
+        """Returns updated in [start, end), each once (`HandlesAfterSales`)."""
+        from connectors import shopee_after_sales
+        return shopee_after_sales.fetch_after_sales(self, start, end)
+
+    def to_after_sales(self, raw):
+        from connectors import shopee_after_sales
+        return shopee_after_sales.to_after_sales(raw, self.shop_code)
+
+    def answer_after_sales(self, request, decision):
+        from connectors import shopee_after_sales
+        return shopee_after_sales.answer_after_sales(self, request, decision)
+
 
 def _ship_method(info: dict, tracking_number: str, channel_name: str) -> dict:
     """The one ship_order method of this channel that takes the seller's tracking number."""

@@ -268,6 +268,21 @@ class ShopifyConnector(HttpConnection):
             raise Unavailable(message, platform=PLATFORM, **details)
         raise Rejected(message, platform=PLATFORM, **details)
 
+    # ---- after-sales (connectors.shopify_after_sales) ---------------------------------
+
+    def fetch_after_sales(self, start: datetime, end: datetime):
+        """Return requests of orders updated in [start, end), each once (`HandlesAfterSales`)."""
+        from connectors import shopify_after_sales
+        return shopify_after_sales.fetch_after_sales(self, start, end)
+
+    def to_after_sales(self, raw):
+        from connectors import shopify_after_sales
+        return shopify_after_sales.to_after_sales(raw, self.access.code)
+
+    def answer_after_sales(self, request, decision):
+        from connectors import shopify_after_sales
+        return shopify_after_sales.answer_after_sales(self, request, decision)
+
 
 # ---------------------------------------------------------------- the wire, read
 

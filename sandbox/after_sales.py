@@ -98,7 +98,9 @@ def seed_after_sales(
     with state.lock:
         # A repeated order is listed twice in the shop; one request per order.
         unique = {id(o): o for o in state.shop_orders(shop)}.values()
-        orders = [o for o in unique if o.status in ("paid", "shipped", "delivered") and o.lines]
+        # A line of no units (dirt some generators serve) has nothing to refund.
+        orders = [o for o in unique if o.status in ("paid", "shipped", "delivered")
+                  and any(line.quantity > 0 for line in o.lines)]
         store = requests_of(state)
         next_id = max((r.request_id for rs in store.values() for r in rs),
                       default=FIRST_REQUEST_ID - 1) + 1
@@ -116,7 +118,7 @@ def seed_after_sales(
 
 def _request(rng: random.Random, shop: str, order: SimOrder, request_id: int, now: datetime,
              span_hours: float, response_window: timedelta, kinds: tuple[str, ...]) -> SimAfterSale:
-    line = rng.choice(order.lines)
+    line = rng.choice([line for line in order.lines if line.quantity > 0])
     quantity = rng.randint(1, line.quantity)
     possible = [k for k in kinds if order.status != "paid" or k == REFUND_ONLY] or [REFUND_ONLY]
     kind = rng.choice(possible)
@@ -171,11 +173,13 @@ def with_repeats(ordered: list[SimAfterSale]) -> list[SimAfterSale]:
 
 
 def answer(request: SimAfterSale, *, agree: bool, amount: Decimal | None, note: str,
-           now: datetime, version: int | None = None) -> str | None:
-    """Apply a seller's answer, or name why the platform refuses it (None: accepted)."""
+           now: datetime, version: int | None = None, deadline: bool = True) -> str | None:
+    """Apply a seller's answer, or name why the platform refuses it (None: accepted).
+
+    `deadline=False` is for platforms that set the seller no answer deadline (Shopify)."""
     if request.status != REQUESTED:
         return ALREADY_ANSWERED
-    if now > request.respond_by:
+    if deadline and now > request.respond_by:
         return PAST_DEADLINE
     if version is not None and version != request.version:
         return WRONG_VERSION

@@ -565,3 +565,4 @@ def register_shop(state: SandboxState, shop: str, now: datetime) -> dict:
         "access_token": granted["access_token"], "refresh_token": granted["refresh_token"],
         "shop_id": str(shop_id_of(shop)),
     }
+import sandbox.douyin_after_sales  # noqa: F401,E402  (after-sales: adds its APIs to SHOP_APIS)

@@ -528,3 +528,4 @@ def register_shop(state: SandboxState, shop: str, now: datetime) -> dict:
     return {"partner_id": partner_id, "partner_key": partner_key, "shop_id": str(shop_id_of(shop)),
             "access_token": granted["access_token"], "refresh_token": granted["refresh_token"],
             "region": region}
+import sandbox.shopee_after_sales  # noqa: F401,E402  (after-sales: adds the returns APIs in front of the catch-all)

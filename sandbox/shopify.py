@@ -515,3 +515,4 @@ def build_router(state: SandboxState) -> APIRouter:
         return await run_in_threadpool(set_inventory_level, shop, request, raw_body)
 
     return router
+import sandbox.shopify_after_sales  # noqa: F401,E402  (after-sales: adds the graphql.json route to build_router)
