@@ -191,4 +191,10 @@ def _same(ours: OrderFacts, platform, now, grace):
     return None if ours.status == platform else _NO_MATCH
 
 
-_RULES = (_cancelled, _delivered, _shipped, _paid, _unpaid, _same)
+def _refunded(ours: OrderFacts, platform, now, grace):
+    # After a full refund platforms show the order as closed, shipped or delivered as
+    # they please; the refund is ours to know and nothing is left to repair.
+    return None if ours.status == S.REFUNDED else _NO_MATCH
+
+
+_RULES = (_refunded, _cancelled, _delivered, _shipped, _paid, _unpaid, _same)

@@ -25,6 +25,7 @@ class OrderStatus(StrEnum):
     SHIPPED = "shipped"  # the carrier collected the parcel (or the platform says it left)
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
+    REFUNDED = "refunded"  # after-sales paid the buyer the whole order back
 
 
 S = OrderStatus
@@ -40,12 +41,15 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.BACKORDERED: frozenset({S.ALLOCATED, S.SHIPPED, S.CANCELLED}),
     S.ALLOCATED: frozenset({S.PACKING, S.SHIPPED, S.PAID, S.CANCELLED}),
     S.PACKING: frozenset({S.SHIPPED, S.DELIVERED, S.CANCELLED}),
-    S.SHIPPED: frozenset({S.DELIVERED, S.CANCELLED}),
-    S.DELIVERED: frozenset(),
+    S.SHIPPED: frozenset({S.DELIVERED, S.CANCELLED, S.REFUNDED}),
+    # A delivered order is done for fulfilment, but after-sales may still refund it.
+    S.DELIVERED: frozenset({S.REFUNDED}),
     S.CANCELLED: frozenset(),
+    S.REFUNDED: frozenset(),
 }
 
-TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# No fulfilment step follows these (a delivered order may still be refunded).
+TERMINAL = frozenset({S.DELIVERED, S.CANCELLED, S.REFUNDED})
 
 
 @dataclass(frozen=True)

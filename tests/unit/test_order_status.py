@@ -40,8 +40,14 @@ def test_a_forbidden_move_raises(current, target):
     assert raised.value.current == current and raised.value.target == target
 
 
-def test_terminal_statuses_are_cancelled_and_delivered():
-    assert TERMINAL == {S.CANCELLED, S.DELIVERED}
+def test_terminal_statuses_are_cancelled_delivered_and_refunded():
+    assert TERMINAL == {S.CANCELLED, S.DELIVERED, S.REFUNDED}
+
+
+def test_only_a_parcel_on_its_way_or_delivered_can_be_refunded():
+    assert apply_transition(S.DELIVERED, S.REFUNDED, at=AT, actor="after-sales", reason="").to_status == S.REFUNDED
+    with pytest.raises(IllegalTransition):
+        apply_transition(S.PAID, S.REFUNDED, at=AT, actor="after-sales", reason="")
 
 
 def test_an_order_seen_for_the_first_time_may_start_anywhere():
