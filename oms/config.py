@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     routing_rules_path: Path = Path("config/routing.yaml")
     # Ship-by deadline rules per platform and product type (the sla-watch flow).
     sla_rules_path: Path = Path("config/sla.yaml")
+    # after-sales: the lifecycle file, and the currencies that are not cross-border
+    after_sales_lifecycle_path: Path = Path("config/after_sales.yaml")
+    domestic_currencies: tuple[str, ...] = ("CNY",)
     # Carrier rate cards: which carrier takes a parcel, by weight, volume, destination,
     # service level, cost and the carriers each platform accepts.
     carrier_rules_path: Path = Path("config/carriers.yaml")
