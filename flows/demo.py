@@ -80,6 +80,7 @@ def run_demo(orders_per_shop: int | None = None) -> list[dict]:
     print_table(rows)
     _print_stock_story(database_url, reports)
     _print_shipping_story(database_url, reports)
+    _print_after_sales_story(database_url, reports["after_sales"])
     return rows
 
 
@@ -163,13 +164,30 @@ def _run_pipeline() -> dict:
     collect(_SANDBOX_STATE[0], handed_over, datetime.now(timezone.utc))
     collected = confirm_collected_parcels()
     sla = watch_ship_by_deadlines()
+    after_sales = _after_sales()
     audit = audit_stock_totals()
     # What the schedules would run next: tokens renewed when due, every shop probed.
     tokens = {o.shop_code: o for o in refresh_tokens().outcomes}
     health = {line.shop: line for line in check_connector_health().shops}
     return {"ingest": ingest, "fulfil": fulfil, "tokens": tokens, "health": health,
             "collected": collected, "audit": audit, "drift": drift, "sla": sla, "cancelled": cancelled,
-            "handed_over": len(handed_over)}
+            "handed_over": len(handed_over), "after_sales": after_sales}
+
+
+def _after_sales() -> dict:
+    """Buyers ask for refunds, returns and exchanges on a share of the orders; the requests
+    come in, and the lifecycle settles the small ones while the rest wait for a person."""
+    from flows.after_sales_ingest import ingest_after_sales
+    from flows.after_sales_process import process_after_sales
+    from sandbox.after_sales import seed_after_sales
+    from tasks.after_sales_ingest import handles_after_sales
+
+    now = datetime.now(timezone.utc)
+    for code, platform, _count, seed in DEMO_SHOPS:
+        if handles_after_sales(platform):
+            seed_after_sales(_SANDBOX_STATE[0], code, seed=seed, now=now, share=0.25)
+    intake = ingest_after_sales(return_state=True)
+    return {"intake": intake, "processed": process_after_sales()}
 
 
 def _scan_parcels() -> tuple[list[str], list[str]]:
@@ -324,6 +342,25 @@ def print_table(rows: list[dict]) -> None:
     for row in rows:
         if row["write-back refusal"]:
             print(f"{row['shop']}: a write-back refusal: {row['write-back refusal']}")
+
+
+def _print_after_sales_story(database_url: str, after_sales: dict) -> None:
+    from oms.db.after_sales import count_by_status
+
+    intake = after_sales["intake"].result(raise_on_failure=False)
+    if isinstance(intake, BaseException):
+        print(f"after-sales: intake did not finish: {intake}")
+        return
+    processed = after_sales["processed"]
+    fetched = sum(one.fetched for one in intake.values())
+    parked = sum(one.parked for one in intake.values())
+    with get_engine(database_url).connect() as conn:
+        statuses = count_by_status(conn)
+    print(f"after-sales: {fetched} requests fetched from {len(intake)} shops ({parked} unreadable, in the review "
+          f"queue); {sum(processed.settled.values())} settled with no person needed, "
+          f"{len(processed.waiting_without_run)} waiting for a person (`oms refund list`, then "
+          f"`oms refund approve <id>` and answer the form in the Prefect UI)")
+    print("  by status: " + ", ".join(f"{status} {count}" for status, count in sorted(statuses.items())))
 
 
 def _print_stock_story(database_url: str, reports: dict) -> None:

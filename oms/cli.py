@@ -138,6 +138,16 @@ def _add_scan_commands(commands) -> None:
     scan.add_argument("--may-skip", action="append", choices=skippable, metavar="STEP", help=skip_help)
     scan.set_defaults(run=_scan)
 
+    refund = commands.add_parser("refund", help="after-sales requests: open ones, one's audit trail, approval"
+                                 ).add_subparsers()
+    refund.add_parser("list", help="open requests, nearest platform deadline first").set_defaults(run=_refund_list)
+    show = refund.add_parser("show", help="one request and every step of its audit trail")
+    show.add_argument("request_id", type=int)
+    show.set_defaults(run=_refund_show)
+    approve = refund.add_parser("approve", help="run approve-refund for one request here; answer its form in the UI")
+    approve.add_argument("request_id", type=int)
+    approve.set_defaults(run=_refund_approve)
+
     scanner = commands.add_parser("scanner", help="the HTTP endpoint for warehouse scanners").add_subparsers()
     serve = scanner.add_parser("serve", help="serve POST /scans, GET /parcels/{tracking}, GET /healthz")
     serve.add_argument("--host", help="default: OMS_SCANNER_HOST (127.0.0.1)")
@@ -528,6 +538,58 @@ def _intercept_list(args) -> int:
     _print_table(("id", "shop", "order", "carrier", "tracking", "state", "since", "why"),
                  [(i["id"], i["shop_code"], i["platform_order_id"], i["carrier"], i["tracking_number"], i["state"],
                    f"{i['created_at']:%Y-%m-%d %H:%M}", i["reason"]) for i in waiting])
+    return 0
+
+
+def _refund_list(args) -> int:
+    from sqlalchemy import select
+
+    from oms.config import get_settings
+    from oms.db.engine import get_engine
+    from oms.db.refunds import OPEN_STATUSES
+    from oms.db.schema import after_sales_requests as requests
+
+    query = (select(requests.c.id, requests.c.shop_code, requests.c.platform_request_id, requests.c.kind,
+                    requests.c.amount, requests.c.currency, requests.c.status, requests.c.node, requests.c.respond_by)
+             .where(requests.c.status.in_(OPEN_STATUSES)).order_by(requests.c.respond_by, requests.c.id))
+    with get_engine(get_settings().database_url).connect() as conn:
+        rows = conn.execute(query).all()
+    if not rows:
+        print("no after-sales request is open")
+        return 0
+    _print_table(("id", "shop", "request", "kind", "amount", "status", "waiting at", "platform deadline"),
+                 [(r.id, r.shop_code, r.platform_request_id, r.kind, f"{r.amount} {r.currency}", r.status,
+                   r.node or "", f"{r.respond_by:%Y-%m-%d %H:%M}" if r.respond_by else "") for r in rows])
+    return 0
+
+
+def _refund_show(args) -> int:
+    from oms.config import get_settings
+    from oms.db.after_sales import audit_trail
+    from oms.db.engine import get_engine
+    from oms.db.refunds import load_request
+
+    with get_engine(get_settings().database_url).connect() as conn:
+        try:
+            request = load_request(conn, args.request_id)
+        except LookupError as missing:
+            print(missing, file=sys.stderr)
+            return 2
+        trail = audit_trail(conn, args.request_id)
+    print(f"request #{request['id']}: {request['platform']} {request['platform_request_id']} "
+          f"({request['kind']}, {request['amount']} {request['currency']}, reason {request['reason_code']}) "
+          f"is {request['status']}" + (f" at {request['node']}" if request["node"] else ""))
+    _print_table(("at", "who", "role", "what", "node", "why"),
+                 [(f"{row['at']:%Y-%m-%d %H:%M:%S}", row["actor"], row["role"] or "", row["action"],
+                   row["node"] or "", row["reason"]) for row in trail])
+    return 0
+
+
+def _refund_approve(args) -> int:
+    from flows.after_sales import approve_refund
+
+    outcome = approve_refund(args.request_id)
+    print(f"request #{outcome.request_id}: {outcome.outcome} {outcome.approved_amount} ({outcome.decided_by})")
     return 0
 
 

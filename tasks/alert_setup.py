@@ -53,6 +53,9 @@ WATCHED_FLOWS = (
     "confirm-pickups",
     "sla-watch",
     "check-status-drift",
+    "ingest-after-sales",
+    "process-after-sales",
+    "approve-refund",
 )
 
 # The alert events carry ready texts (see tasks/alerts.py), so one template serves all.

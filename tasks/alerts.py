@@ -34,13 +34,15 @@ SLA_BREACH = "oms.sla.breach"  # past the deadline: the platform may fine the sh
 WRITE_BACK_FAILED = "oms.write-back.failed"  # a tracking number will not reach the platform by itself
 INTERCEPTION_NEEDED = "oms.shipment.interception-needed"  # cancelled after handover: stop the parcel
 STATUS_DRIFT_FOUND = "oms.status.drift"  # our status and the platform's disagree and we cannot repair it
+AFTER_SALES_ESCALATED = "oms.after-sales.escalated"  # nobody answered at a refund node in time
+AFTER_SALES_FAILED = "oms.after-sales.failed"  # a platform refused our refund answer
 
 # Events that open trouble, and events that announce its end; the alert automations of
 # `oms alerts setup` match these two lists.
 TROUBLE_EVENTS = (TOKEN_REFRESH_FAILED, TOKEN_EXPIRY_WARNING, CONNECTOR_UNHEALTHY,
                   CONNECTOR_STALLED, "oms.quality.failed", STOCK_LOW, STOCK_SYNC_FAILED,
                   STOCK_DRIFT_REPAIRED, SLA_WARNING, SLA_BREACH, WRITE_BACK_FAILED, INTERCEPTION_NEEDED,
-                  STATUS_DRIFT_FOUND)
+                  STATUS_DRIFT_FOUND, AFTER_SALES_ESCALATED, AFTER_SALES_FAILED)
 RESOLVED_EVENTS = (TOKEN_REFRESH_RECOVERED, TOKEN_EXPIRY_RESOLVED, CONNECTOR_RECOVERED,
                    STOCK_REPLENISHED, STOCK_SYNC_RECOVERED)
 

@@ -516,3 +516,75 @@ connector_health = Table(
     Column("last_nonempty_fetch_at", UTCDateTime),  # last ingest fetch that brought orders
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
+
+# A buyer's after-sales request (refund only, return and refund, exchange) as its platform
+# reported it, once per platform request id; `lines` name the order lines it covers
+# (with our order_line_id once linked), `respond_by` is the platform's own deadline to
+# answer. `status` is ours (oms.domain.refunds); the approval flow run is kept to resume it.
+after_sales_requests = Table(
+    "after_sales_requests",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("shop_code", String(64), nullable=False),
+    Column("platform_request_id", String(128), nullable=False),
+    Column("platform_order_id", String(128), nullable=False),
+    Column("order_id", ForeignKey("orders.id")),
+    Column("kind", String(24), nullable=False),  # refund_only|return_and_refund|exchange
+    Column("status", String(24), nullable=False),
+    Column("platform_status", String(64), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("approved_amount", Money),
+    Column("currency", String(3), nullable=False),
+    Column("reason_code", String(64)),
+    Column("reason_text", Text),
+    Column("lines", Json, nullable=False, default=list),
+    Column("evidence", Json, nullable=False, default=list),
+    Column("buyer_ref", String(128)),
+    Column("cross_border", Boolean, nullable=False, default=False),
+    Column("respond_by", UTCDateTime),
+    Column("platform_created_at", UTCDateTime, nullable=False),
+    Column("platform_updated_at", UTCDateTime, nullable=False),
+    Column("node", String(48)),  # the lifecycle node it waits at, if any
+    Column("flow_run_id", String(64)),
+    Column("payload", Json, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    UniqueConstraint("platform", "shop_code", "platform_request_id"),
+    Index("ix_after_sales_requests_status", "status", "respond_by"),
+    Index("ix_after_sales_requests_order", "order_id"),
+)
+
+# Every step of a request's handling: who (a person, a rule, the pipeline), when, what,
+# why, and the input they gave (the approval form's fields).
+after_sales_audit = Table(
+    "after_sales_audit",
+    metadata,
+    _id(),
+    Column("request_id", ForeignKey("after_sales_requests.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(32)),
+    Column("action", String(32), nullable=False),
+    Column("node", String(48)),
+    Column("reason", Text, nullable=False),
+    Column("input", Json),
+)
+
+# Returned goods, once the warehouse inspected them: back to sellable stock in the
+# warehouse that shipped them, or written off with the inspector's reason.
+returned_goods = Table(
+    "returned_goods",
+    metadata,
+    _id(),
+    Column("request_id", ForeignKey("after_sales_requests.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("order_line_id", ForeignKey("order_lines.id")),
+    Column("sku", String(128), nullable=False),
+    Column("warehouse_id", ForeignKey("warehouses.id")),
+    Column("units", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),  # restocked|written_off
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    CheckConstraint("units > 0", name="units_positive"),
+    CheckConstraint("outcome IN ('restocked', 'written_off')", name="outcome_known"),
+)
