@@ -29,6 +29,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/allocate.py
 	$(BIN)/python benchmarks/ship.py
+	$(BIN)/python benchmarks/after_sales.py
 
 sandbox: $(INSTALLED)
 	$(BIN)/oms sandbox

@@ -34,7 +34,7 @@ from oms.db.refunds import (
 )
 from oms.domain.refund_view import Decision, TimedOut, refund_view_from_dict
 from oms.domain.refunds import Lifecycle, Step, plan, waits
-from tasks.after_sales import announce_escalation, answer_on_platform
+from tasks.after_sales import SETTLED, announce_escalation, answer_on_platform
 from tasks.approvals import CheckResult, ask_for_check, ask_for_decision
 from tasks.resources import engine
 
@@ -92,8 +92,15 @@ class _Walk:
         self.note = ""
         self.refuse_code = ""
         self.path: list[str] = []
+        # Audit rows wait here until the next write: a batch request then costs a few
+        # transactions, not one per row. Whatever a person answered is written at once.
+        self.pending: list[AuditEntry] = []
 
     def run(self) -> RefundOutcome:
+        if self.request["status"] in SETTLED:
+            # Answered on the platform already: a second run must not ask or pay again.
+            return self._outcome(self.request["status"], Decimal(self.request["approved_amount"] or 0),
+                                 "earlier run", "")
         if not self.people and self.plan.needs_a_person:
             raise NeedsAPerson(f"request #{self.request_id} needs {self.plan.asks[0].node.name}")
         self._audit("pipeline", "planned", self.plan.summary(), input={"facts": _facts_json(self.facts)})
@@ -137,6 +144,7 @@ class _Walk:
         def notify(role, _stretch):
             self._audit("pipeline", "escalated", f"no answer at {node.label}; {role} told", node=node.name,
                         role=role)
+            self._flush()
             announce_escalation(self.request, node.name, role, final=False)
 
         if node.kind == "approval":
@@ -155,6 +163,7 @@ class _Walk:
                     input={"decision": decision.outcome, "approved_amount": str(decision.approved_amount),
                            "note": decision.note, "approver": decision.approver,
                            "refuse_reason_code": decision.refuse_reason_code})
+        self._flush()
         self.decided_by = f"person: {decision.approver}"
         self.note = decision.note or self.note
         if decision.outcome == "refuse":
@@ -169,6 +178,7 @@ class _Walk:
                     + (f": {result.note}" if result.note else ""), node=node.name, role=node.role,
                     input={"result": "passed" if result.passed else "failed", "note": result.note,
                            "checked_by": result.checked_by})
+        self._flush()
         goods = node.on_fail == "write_off"  # an inspection of returned goods
         if result.passed:
             if goods:
@@ -181,10 +191,9 @@ class _Walk:
             self.approved, self.note = Decimal("0.00"), result.note
             self.decided_by = f"person: {result.checked_by}"
             return True
-        with engine().begin() as conn:
-            set_progress(conn, self.request_id, _now(), status=HELD, node=node.name)
         self._audit("pipeline", "held", f"{node.label} failed: {result.note}; nothing paid until settled",
                     node=node.name)
+        self._progress(HELD, node.name)
         announce_escalation(self.request, node.name, node.role, final=True)
         return self._outcome(HELD, Decimal("0.00"), f"person: {result.checked_by}", result.note)
 
@@ -192,6 +201,7 @@ class _Walk:
         now = _now()
         with engine().begin() as conn:
             goods = settle_returned_goods(conn, self.request, restock=restock, reason=reason, now=now)
+            self._write_pending(conn, now)
             record_audit(conn, [AuditEntry(self.request_id, "pipeline", "restocked" if restock else "written_off",
                                            f"{goods.restocked} unit(s) back in stock, {goods.written_off} written off"
                                            + "".join(f"; {problem}" for problem in goods.problems),
@@ -199,11 +209,10 @@ class _Walk:
 
     def _timed_out(self, step: Step, timed_out: TimedOut) -> RefundOutcome:
         node = step.node
-        with engine().begin() as conn:
-            set_progress(conn, self.request_id, _now(), status=ESCALATED, node=node.name)
         self._audit("pipeline", "timed_out", f"nobody answered at {node.label} within {timed_out.waited_seconds} s;"
                     " nothing approved", node=node.name, role=node.role,
                     input={"refused_answers": list(timed_out.problems_seen)})
+        self._progress(ESCALATED, node.name)
         last = node.escalation[-1].notify if node.escalation else node.role
         announce_escalation(self.request, node.name, last, final=True)
         return self._outcome(ESCALATED, Decimal("0.00"), f"nobody: timed out at {node.label}", "")
@@ -211,6 +220,7 @@ class _Walk:
     def _payout(self, refused: bool) -> RefundOutcome:
         agree = not refused and self.approved > 0
         note = self.note or ("approved" if agree else "refused")
+        self._flush()  # the decision is on record before the platform hears it
         executed = self.execute(self.request_id, agree, self.approved if agree else Decimal("0"), note,
                                       self.refuse_code)
         self.logger.info("request #%s: %s %s (%s)", self.request_id, executed.status, executed.amount,
@@ -224,14 +234,25 @@ class _Walk:
         return None if respond_by is None else respond_by - _now()
 
     def _progress(self, status: str, node: str | None) -> None:
+        now = _now()
         with engine().begin() as conn:
-            set_progress(conn, self.request_id, _now(), status=status, node=node, flow_run_id=self.flow_run_id)
+            self._write_pending(conn, now)
+            set_progress(conn, self.request_id, now, status=status, node=node, flow_run_id=self.flow_run_id)
+
+    def _flush(self) -> None:
+        if self.pending:
+            with engine().begin() as conn:
+                self._write_pending(conn, _now())
+
+    def _write_pending(self, conn, now: datetime) -> None:
+        if self.pending:
+            record_audit(conn, self.pending, now)
+            self.pending = []
 
     def _audit(self, actor: str, action: str, reason: str, node: str | None = None, role: str | None = None,
                input: dict[str, Any] | None = None) -> None:
-        with engine().begin() as conn:
-            record_audit(conn, [AuditEntry(self.request_id, actor[:64], action, reason, node=node, role=role,
-                                           input=input)], _now())
+        self.pending.append(AuditEntry(self.request_id, actor[:64], action, reason, node=node, role=role,
+                                       input=input, at=_now()))
 
     def _outcome(self, status: str, amount: Decimal, decided_by: str, note: str) -> RefundOutcome:
         return RefundOutcome(self.request_id, status, amount, decided_by, note, self.path)

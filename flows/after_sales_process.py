@@ -35,7 +35,7 @@ from oms.db.refunds import (
     set_progress,
 )
 from oms.domain.refunds import Lifecycle, plan
-from tasks.after_sales import carry_out_answer
+from tasks.after_sales import carry_out_answer, shop_line
 from tasks.policy import RETRYING
 from tasks.resources import engine
 
@@ -87,17 +87,29 @@ def _split(request_ids: list[int], lifecycle: Lifecycle, now: datetime) -> tuple
 
 @task(name="settle-automatic-after-sales", **RETRYING)
 def settle_automatic(request_ids: list[int], lifecycle_path: str | None = None) -> dict[str, int]:
-    """Walk every request of the batch that needs nobody; a retried batch skips the ones
-    already answered (their status says so)."""
+    """Walk every request of the batch that needs nobody, shop by shop over one open line
+    to the shop; a retried batch skips the ones already answered (their status says so)."""
     lifecycle = load_lifecycle(lifecycle_path)
     outcomes: dict[str, int] = {}
-    for request_id in request_ids:
-        with engine().connect() as conn:
-            if load_request(conn, request_id)["status"] != IN_REVIEW:
-                continue
-        outcome = walk_lifecycle(request_id, lifecycle, people=False, execute=carry_out_answer)
-        outcomes[outcome.outcome] = outcomes.get(outcome.outcome, 0) + 1
+    for (shop_code, platform), ids in _by_shop(request_ids).items():
+        with shop_line(shop_code, platform) as line:
+            def execute(*answer, line=line):
+                return carry_out_answer(*answer, line=line)
+            for request_id in ids:
+                outcome = walk_lifecycle(request_id, lifecycle, people=False, execute=execute)
+                outcomes[outcome.outcome] = outcomes.get(outcome.outcome, 0) + 1
     return outcomes
+
+
+def _by_shop(request_ids: list[int]) -> dict[tuple[str, str], list[int]]:
+    """The requests still in review, by shop."""
+    shops: dict[tuple[str, str], list[int]] = {}
+    with engine().connect() as conn:
+        for request_id in request_ids:
+            request = load_request(conn, request_id)
+            if request["status"] == IN_REVIEW:
+                shops.setdefault((request["shop_code"], request["platform"]), []).append(request_id)
+    return shops
 
 
 def _start_approval_run(request_id: int, lifecycle_path: str | None) -> bool:

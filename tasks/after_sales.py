@@ -10,6 +10,8 @@ words and alerts on-call: a buyer is waiting on it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -40,10 +42,12 @@ class Execution:
 
 
 def carry_out_answer(request_id: int, agree: bool, amount: Decimal, note: str,
-                     refuse_reason_code: str = "") -> Execution:
+                     refuse_reason_code: str = "", line: ShopLine | None = None) -> Execution:
     """Send agree (with the amount) or refuse to the platform, then record the outcome.
 
-    A request already answered by us is not sent again (a retried batch comes back here)."""
+    `line` is an open connection to the shop for a batch (one platform slot and HTTP
+    client for all its requests); without it the call opens its own. A request already
+    answered by us is not sent again (a retried batch comes back here)."""
     with engine().connect() as conn:
         request = load_request(conn, request_id)
     if request["status"] in SETTLED:
@@ -51,7 +55,10 @@ def carry_out_answer(request_id: int, agree: bool, amount: Decimal, note: str,
     decision = AfterSalesDecision(agree=agree, amount=amount if agree else None, note=note,
                                   refuse_reason_code=refuse_reason_code)
     try:
-        result = call_with_token_retry(request["shop_code"], lambda access: _send(access, request, decision))
+        if line is not None:
+            result = line.answer(as_platform_request(request), decision)
+        else:
+            result = call_with_token_retry(request["shop_code"], lambda access: _send(access, request, decision))
     except Rejected as refused:
         return _refused_by_platform(request, decision, refused)
     now = datetime.now(timezone.utc)
@@ -72,6 +79,32 @@ def carry_out_answer(request_id: int, agree: bool, amount: Decimal, note: str,
 # One approval run answers one request: its own task run, retried on a passing outage.
 answer_on_platform = task(carry_out_answer, name="answer-after-sales", task_run_name="answer-{request_id}",
                           **RETRYING)
+
+
+class ShopLine:
+    """One shop's connector for a batch of answers, inside one platform slot and one HTTP
+    client: opening both per request cost more than the platform call itself. The
+    connector is rebuilt when a token refresh changed the shop's access."""
+
+    def __init__(self, shop_code: str, http) -> None:
+        self.shop_code, self.http = shop_code, http
+        self._connector, self._token = None, None
+
+    def answer(self, request: AfterSalesRequest, decision: AfterSalesDecision):
+        return call_with_token_retry(self.shop_code,
+                                     lambda access: self._for(access).answer_after_sales(request, decision))
+
+    def _for(self, access):
+        token = access.credentials.get("access_token")
+        if self._connector is None or token != self._token:
+            self._connector, self._token = connector_for(access, self.http), token
+        return self._connector
+
+
+@contextmanager
+def shop_line(shop_code: str, platform: str) -> Iterator[ShopLine]:
+    with platform_slot(platform), http_client() as http:
+        yield ShopLine(shop_code, http)
 
 
 def _send(access, request: dict[str, Any], decision: AfterSalesDecision):

@@ -46,6 +46,7 @@ class AuditEntry:
     node: str | None = None
     role: str | None = None
     input: dict[str, Any] | None = None
+    at: datetime | None = None  # when it happened, if written later than that
 
 
 def store_requests(conn: Connection, requests: list, now: datetime, *,
@@ -73,7 +74,7 @@ def record_audit(conn: Connection, entries: list[AuditEntry], now: datetime) -> 
     if not entries:
         return
     conn.execute(after_sales_audit.insert(), [
-        {"request_id": e.request_id, "at": now, "actor": e.actor, "role": e.role, "action": e.action,
+        {"request_id": e.request_id, "at": e.at or now, "actor": e.actor, "role": e.role, "action": e.action,
          "node": e.node, "reason": e.reason, "input": e.input} for e in entries])
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from oms.db.after_sales import refund_history
 from oms.db.history import record_history
@@ -125,15 +125,22 @@ def set_progress(conn: Connection, request_id: int, now: datetime, *, status: st
     conn.execute(update(after_sales_requests).where(after_sales_requests.c.id == request_id).values(**values))
 
 
-def claim_new_requests(conn: Connection, now: datetime, limit: int = 500) -> list[int]:
-    """Take up to `limit` requests nobody handles yet; a second run finds none of them."""
-    waiting = select(after_sales_requests.c.id).where(after_sales_requests.c.status == RECEIVED) \
+def claim_new_requests(conn: Connection, now: datetime, limit: int = 500,
+                       stale_after: timedelta = timedelta(hours=1)) -> list[int]:
+    """Take up to `limit` requests nobody handles yet; a second run finds none of them.
+
+    A claim whose run died before it started the request (in review, no approval run, not
+    touched for `stale_after`) is taken again, so no request is stranded by a crash."""
+    unhandled = or_(after_sales_requests.c.status == RECEIVED,
+                    and_(after_sales_requests.c.status == IN_REVIEW, after_sales_requests.c.flow_run_id.is_(None),
+                         after_sales_requests.c.updated_at < now - stale_after))
+    waiting = select(after_sales_requests.c.id).where(unhandled) \
         .order_by(after_sales_requests.c.respond_by, after_sales_requests.c.id).limit(limit)
     ids = list(conn.execute(waiting).scalars())
     if not ids:
         return []
     claimed = conn.execute(update(after_sales_requests)
-                           .where(after_sales_requests.c.id.in_(ids), after_sales_requests.c.status == RECEIVED)
+                           .where(after_sales_requests.c.id.in_(ids), unhandled)
                            .values(status=IN_REVIEW, updated_at=now).returning(after_sales_requests.c.id))
     return sorted(claimed.scalars())
 

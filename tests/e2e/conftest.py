@@ -49,7 +49,10 @@ def _browser_missing(reason: str) -> None:
                 "(set OMS_REQUIRE_BROWSER=1 to make this a failure)")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop on the main thread
+# while it runs, and Prefect then takes every later test for async code (State.result()
+# hands back a coroutine). Closing it with the module keeps the rest of the suite sync.
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         _browser_missing(f"{CHROMIUM} is not installed")
@@ -65,7 +68,7 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
     root = tmp_path_factory.mktemp("prefect-server")
     port = _free_port()

@@ -88,3 +88,18 @@ def test_the_audit_trail_keeps_who_what_why_and_the_input_and_history_counts_the
                                                           ("li.supervisor", "decided")]
     assert trail[1]["input"] == {"decision": "approve", "approved_amount": "59.00"}
     assert len(history) == 2
+
+
+def test_a_request_is_claimed_once_and_again_only_when_its_claim_went_stale(db):
+    from oms.db.refunds import claim_new_requests
+
+    with db.begin() as conn:
+        store_requests(conn, [request(1), request(2)], NOW)
+        first = claim_new_requests(conn, NOW)
+        second = claim_new_requests(conn, NOW + timedelta(minutes=5))
+        # Request 2's approval run was started; request 1's claim died with its run.
+        conn.execute(update(after_sales_requests).where(after_sales_requests.c.platform_request_id == "RF-2")
+                     .values(flow_run_id="run-2"))
+        later = claim_new_requests(conn, NOW + timedelta(hours=2))
+    assert len(first) == 2 and second == []
+    assert [row["platform_request_id"] for row in stored(db) if row["id"] in later] == ["RF-1"]
