@@ -27,12 +27,13 @@ from oms.db.refunds import (
     IN_REVIEW,
     WAITING,
     approver_view,
+    earlier_requests,
     facts_of,
     load_request,
     set_progress,
     settle_returned_goods,
 )
-from oms.domain.refund_view import Decision, TimedOut, refund_view_from_dict
+from oms.domain.refund_view import Decision, RefundView, TimedOut, refund_view_from_dict
 from oms.domain.refunds import Lifecycle, Step, plan, waits
 from tasks.after_sales import SETTLED, announce_escalation, answer_on_platform
 from tasks.approvals import CheckResult, ask_for_check, ask_for_decision
@@ -68,24 +69,22 @@ def walk_lifecycle(request_id: int, lifecycle: Lifecycle, *, flow_run_id: str | 
     """One request's walk; `people=False` refuses (NeedsAPerson) a path with a person on it,
     and `execute` is how the decision reaches the platform (a task of its own here, a plain
     call inside the batch task of `process-after-sales`)."""
-    walk = _Walk(request_id, lifecycle, flow_run_id, poll_seconds, people)
-    walk.execute = execute
-    return walk.run()
+    return _Walk(request_id, lifecycle, flow_run_id, poll_seconds, people, execute).run()
 
 
 class _Walk:
     """The state of one request's walk: the money approved so far and who decided."""
 
     def __init__(self, request_id: int, lifecycle: Lifecycle, flow_run_id: str | None, poll_seconds: int,
-                 people: bool) -> None:
+                 people: bool, execute: Callable) -> None:
         self.request_id, self.lifecycle, self.poll_seconds, self.people = request_id, lifecycle, poll_seconds, people
-        self.flow_run_id = flow_run_id
+        self.flow_run_id, self.execute = flow_run_id, execute
         self.logger = get_run_logger()
-        now = _now()
-        with engine().begin() as conn:
+        with engine().connect() as conn:
             self.request = load_request(conn, request_id)
-            self.facts = facts_of(conn, self.request, lifecycle, now)
-            self.view = refund_view_from_dict(approver_view(conn, self.request, lifecycle, now))
+            self.earlier = earlier_requests(conn, self.request, lifecycle, _now())
+        self.facts = facts_of(self.request, self.earlier)
+        self._view: RefundView | None = None  # built when a person is asked, not before
         self.plan = plan(lifecycle, self.facts)
         self.approved = Decimal(self.request["amount"])
         self.decided_by = ""
@@ -137,7 +136,7 @@ class _Walk:
         node = step.node
         self._audit("pipeline", "entered", f"{node.label}: {step.why}", node=node.name, role=node.role)
         self._progress(WAITING, node.name)
-        view = replace(self.view, node=node.label, node_reason=f"{node.role} decides here: {step.why}",
+        view = replace(self.approver_view(), node=node.label, node_reason=f"{node.role} decides here: {step.why}",
                        requested_amount=self.approved)
         stretches = waits(node, self._until_platform_deadline())
 
@@ -228,6 +227,12 @@ class _Walk:
         return self._outcome(executed.status, executed.amount, self.decided_by or "rule: none", self.note)
 
     # ---- helpers -------------------------------------------------------------------
+
+    def approver_view(self) -> RefundView:
+        if self._view is None:
+            with engine().connect() as conn:
+                self._view = refund_view_from_dict(approver_view(conn, self.request, self.earlier, _now()))
+        return self._view
 
     def _until_platform_deadline(self) -> timedelta | None:
         respond_by = self.request["respond_by"]

@@ -30,8 +30,9 @@ from oms.db.refunds import (
     AfterSalesReport,
     after_sales_report,
     claim_new_requests,
+    earlier_requests,
     facts_of,
-    load_request,
+    load_requests,
     set_progress,
 )
 from oms.domain.refunds import Lifecycle, plan
@@ -79,9 +80,9 @@ def process_after_sales(lifecycle_path: str | None = None, batch_size: int = 500
 def _split(request_ids: list[int], lifecycle: Lifecycle, now: datetime) -> tuple[list[int], list[int]]:
     automatic, personal = [], []
     with engine().connect() as conn:
-        for request_id in request_ids:
-            facts = facts_of(conn, load_request(conn, request_id), lifecycle, now)
-            (personal if plan(lifecycle, facts).needs_a_person else automatic).append(request_id)
+        for request in load_requests(conn, request_ids):
+            facts = facts_of(request, earlier_requests(conn, request, lifecycle, now))
+            (personal if plan(lifecycle, facts).needs_a_person else automatic).append(request["id"])
     return automatic, personal
 
 
@@ -105,10 +106,9 @@ def _by_shop(request_ids: list[int]) -> dict[tuple[str, str], list[int]]:
     """The requests still in review, by shop."""
     shops: dict[tuple[str, str], list[int]] = {}
     with engine().connect() as conn:
-        for request_id in request_ids:
-            request = load_request(conn, request_id)
+        for request in load_requests(conn, request_ids):
             if request["status"] == IN_REVIEW:
-                shops.setdefault((request["shop_code"], request["platform"]), []).append(request_id)
+                shops.setdefault((request["shop_code"], request["platform"]), []).append(request["id"])
     return shops
 
 

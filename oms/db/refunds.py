@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from oms.db.after_sales import refund_history
+from oms.db.dialect import chunks
 from oms.db.history import record_history
 from oms.db.schema import (
     after_sales_audit,
@@ -53,12 +54,26 @@ def load_request(conn: Connection, request_id: int) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def facts_of(conn: Connection, request: dict[str, Any], lifecycle: Lifecycle, now: datetime) -> RequestFacts:
+def load_requests(conn: Connection, request_ids: list[int]) -> list[dict[str, Any]]:
+    """Several requests in one read, in id order."""
+    rows: list[dict[str, Any]] = []
+    for part in chunks(sorted(request_ids)):
+        rows += [dict(row._mapping) for row in conn.execute(
+            select(after_sales_requests).where(after_sales_requests.c.id.in_(part)))]
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def earlier_requests(conn: Connection, request: dict[str, Any], lifecycle: Lifecycle,
+                     now: datetime) -> list[dict[str, Any]]:
+    """The buyer's other requests on the platform within the repeat-refunder window."""
+    since = now - timedelta(days=lifecycle.repeat_within_days)
+    return [past for past in refund_history(conn, request["buyer_ref"] or "", request["platform"], since)
+            if past["id"] != request["id"]]
+
+
+def facts_of(request: dict[str, Any], earlier: list[dict[str, Any]]) -> RequestFacts:
     """What the lifecycle's conditions look at. The member level is read where the
     platform stated one in the request's payload."""
-    since = now - timedelta(days=lifecycle.repeat_within_days)
-    earlier = [past for past in refund_history(conn, request["buyer_ref"] or "", request["platform"], since)
-               if past["id"] != request["id"]]
     return RequestFacts(
         kind=request["kind"], amount=Decimal(request["amount"]), currency=request["currency"],
         reason_code=request["reason_code"] or "", platform=request["platform"],
@@ -68,17 +83,15 @@ def facts_of(conn: Connection, request: dict[str, Any], lifecycle: Lifecycle, no
     )
 
 
-def approver_view(conn: Connection, request: dict[str, Any], lifecycle: Lifecycle, now: datetime) -> dict[str, Any]:
+def approver_view(conn: Connection, request: dict[str, Any], history: list[dict[str, Any]],
+                  now: datetime) -> dict[str, Any]:
     """The request as the approval form shows it (the shape `refund_view_from_dict`
-    reads): order, items, amounts, reason, evidence, the buyer's masked history."""
+    reads): order, items, amounts, reason, evidence, the buyer's earlier requests."""
     order = None
     if request["order_id"] is not None:
         order = conn.execute(select(orders.c.platform_order_id, orders.c.total_amount, orders.c.receiver_phone)
                              .where(orders.c.id == request["order_id"])).first()
     titles = _line_titles(conn, [line.get("order_line_id") for line in request["lines"]])
-    since = now - timedelta(days=lifecycle.repeat_within_days)
-    history = [past for past in refund_history(conn, request["buyer_ref"] or "", request["platform"], since)
-               if past["id"] != request["id"]]
     return {
         "request_ref": f"{request['platform']}-{request['platform_request_id']}",
         "order_ref": order.platform_order_id if order else request["platform_order_id"],

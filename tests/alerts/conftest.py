@@ -11,18 +11,10 @@ points at it; the flow tests' harness (tests/flows) is neither used nor disturbe
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
@@ -32,19 +24,17 @@ from oms.config import reset_settings
 from tasks.alert_channels import load_channels
 from tasks.alert_setup import AlertingReport, ensure_alerting
 from tests.alerts.loopback import Receiver
+from tests.prefect_server import PrefectServer, running_prefect_server
 
-REPO = Path(__file__).resolve().parents[2]
-SERVER_STARTUP_SECONDS = 90
-
-
-@dataclass(frozen=True)
-class PrefectServer:
-    api_url: str
-    ui_url: str
-    log_path: Path
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+# No PREFECT_UI_URL, as a server started by hand: the link to a failed run must come out
+# absolute all the same (see tasks.alert_setup.run_link).
+ALERT_SERVER_SETTINGS = {
+    # INFO everywhere, so the log would show a secret that any library printed.
+    "PREFECT_LOGGING_ROOT_LEVEL": "INFO",
+    "PREFECT_SERVER_LOGGING_LEVEL": "INFO",
+    # Stored events are readable within a second, for tests that look for one.
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "0.5",
+}
 
 
 @dataclass(frozen=True)
@@ -103,7 +93,7 @@ def whole_run_logs(sandbox) -> Iterator[EveryLogRecord]:
 
 @pytest.fixture(scope="package")
 def prefect_server(tmp_path_factory, whole_run_logs) -> Iterator[PrefectServer]:
-    with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-server"), ALERT_SERVER_SETTINGS) as server:
         # Prefect keeps one events and one log worker per process, bound to the API they
         # first talked to: stop any (the flow tests' harness) before, and ours after.
         _drain_prefect_workers()
@@ -151,77 +141,6 @@ def alerting(prefect_server, receiver, tmp_path_factory) -> Iterator[Alerting]:
         yield Alerting(config_path, report, "/cgi-bin/webhook/send", wecom_key, "/robot/send",
                        dingtalk_token, dingtalk_secret)
     reset_settings()
-
-
-@contextmanager
-def running_prefect_server(root: Path) -> Iterator[PrefectServer]:
-    port = _free_port()
-    server = PrefectServer(f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}", root / "server.log")
-    with server.log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("prefect")), "server", "start",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, env=_server_environment(root, server), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so stopping it stops its children
-        )
-        try:
-            _wait_until_healthy(server, process)
-            yield server
-        finally:
-            _stop(process)
-
-
-def _server_environment(root: Path, server: PrefectServer) -> dict[str, str]:
-    # Nothing of the caller's Prefect profile: this server is alone with its own files.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update({
-        "PREFECT_HOME": str(root / "home"),
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{root / 'prefect.db'}",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "true",
-        # No PREFECT_UI_URL, as a server started by hand: the link to a failed run must
-        # come out absolute all the same (see tasks.alert_setup.run_link).
-        # INFO everywhere, so the log would show a secret that any library printed.
-        "PREFECT_LOGGING_ROOT_LEVEL": "INFO",
-        "PREFECT_SERVER_LOGGING_LEVEL": "INFO",
-        # Stored events are readable within a second, for tests that look for one.
-        "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "0.5",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-        "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    })
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_healthy(server: PrefectServer, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + SERVER_STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {process.returncode}:\n{server.log_text()[-3000:]}")
-        try:
-            if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"prefect server not healthy after {SERVER_STARTUP_SECONDS}s:\n{server.log_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
 
 
 def _drain_prefect_workers() -> None:

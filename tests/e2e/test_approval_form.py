@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import REPO, PrefectServer
+from tests.prefect_server import REPO, PrefectServer
 
 WAIT_MS = 30_000
 
@@ -28,7 +28,7 @@ def test_an_operator_approves_a_paused_refund_in_the_prefect_ui(browser, prefect
                                                                  tmp_path):
     runner_log = tmp_path / "runner.log"
     database_url = f"sqlite:///{tmp_path / 'oms.db'}"
-    env = {**prefect_server.client_environment(), "OMS_DATABASE_URL": database_url}
+    env = {**prefect_server.client_environment(tmp_path / "client-home"), "OMS_DATABASE_URL": database_url}
     with runner_log.open("w") as log:
         runner = subprocess.Popen([sys.executable, "-m", "tests.e2e.refund_runner", database_url, "120.00"],
                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
