@@ -103,6 +103,18 @@ class Settings(BaseSettings):
     # crashed holder must not block refreshes for longer).
     token_refresh_lease_seconds: float = 60.0
 
+    # Data quality. A batch whose share of failing rows is above this fails its task and
+    # alerts (a whole page going bad is a broken mapping or platform change, not bad
+    # buyers); so does a fetch whose stored rows differ from the platform's own count.
+    quality_max_failure_share: float = 0.2
+    # Daily reconciliation compares each shop's last this many days with the platform.
+    reconcile_days: int = 1
+    # Order tags and risk holds (picking priority; suspicious orders wait for review).
+    tagging_rules_path: Path = Path("config/tagging.yaml")
+    # Personal data: raw payloads, review-queue payloads and run logs older than this are
+    # deleted by the retention flow.
+    retention_days: int = 180
+
     # carrier accounts (helper A)
     # E-waybill accounts by our carrier code (JSON object; every value is kept secret, so
     # none reaches a log or a repr): which API issues the carrier's numbers ("sf", "zto",
@@ -114,7 +126,6 @@ class Settings(BaseSettings):
     # Cainiao needs no entry: it uses each Taobao shop's own access.
     carrier_accounts: dict[str, dict[str, SecretStr]] = Field(default_factory=dict)
     # end carrier accounts (helper A)
-
 
     def concurrency_for(self, platform: str) -> int:
         return self.platform_concurrency.get(platform, 4)

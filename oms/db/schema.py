@@ -140,12 +140,17 @@ orders = Table(
     # Same shop, buyer and normalised address: such orders may share one parcel
     # (oms.domain.identity.merge_key); NULL when the receiver is masked.
     Column("merge_key", String(40)),
+    # One buyer across shops and platforms (oms.domain.identity.resolve_customers). No
+    # foreign key: when two customers turn out to be one, their orders are re-pointed in
+    # bulk and the absorbed id is kept in `customers.merged_into`.
+    Column("master_customer_id", Id),
     Column("raw_order_id", ForeignKey("raw_orders.id")),
     Column("first_seen_at", UTCDateTime, nullable=False, default=utcnow),
     Column("modified_at", UTCDateTime, nullable=False, default=utcnow),
     UniqueConstraint("platform", "shop_code", "platform_order_id"),
     Index("ix_orders_status_paid_at", "status", "paid_at"),
     Index("ix_orders_merge_key", "merge_key"),
+    Index("ix_orders_master_customer_id", "master_customer_id"),
 )
 
 order_lines = Table(
@@ -190,6 +195,7 @@ review_queue = Table(
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("resolved_at", UTCDateTime),
     Column("resolution", Text),
+    Column("resolved_by", String(64)),
     Index("ix_review_queue_open", "resolved_at", "stage"),
 )
 
@@ -587,4 +593,144 @@ returned_goods = Table(
     Column("at", UTCDateTime, nullable=False),
     CheckConstraint("units > 0", name="units_positive"),
     CheckConstraint("outcome IN ('restocked', 'written_off')", name="outcome_known"),
+)
+
+
+# --- Data you can trust (issue 8) -------------------------------------------------------
+
+# One run of a quality suite over one batch; the rule counts are in quality_rule_failures.
+# The daily data-quality summary reads failure rates by platform and rule from these.
+quality_runs = Table(
+    "quality_runs",
+    metadata,
+    _id(),
+    Column("suite", String(64), nullable=False),
+    Column("platform", String(32)),
+    Column("shop_code", String(64)),
+    Column("checked", Integer, nullable=False),
+    Column("failed_rows", Integer, nullable=False),
+    # The platform's own count for the window, when its API reports one.
+    Column("expected_rows", Integer),
+    # Batch-level checks that failed (row count, failure share), each with its figures.
+    Column("batch_failures", Json, nullable=False, default=list),
+    Column("validated_at", UTCDateTime, nullable=False),
+    Column("flow_run_id", String(64)),
+    Index("ix_quality_runs_validated_at", "validated_at"),
+)
+
+quality_rule_failures = Table(
+    "quality_rule_failures",
+    metadata,
+    _id(),
+    Column("run_id", ForeignKey("quality_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("rule", String(200), nullable=False),
+    Column("failed", Integer, nullable=False),
+)
+
+# One reconciliation of one shop and day against the platform, with its totals.
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    _id(),
+    Column("shop_code", String(64), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("day", String(10), nullable=False),  # ISO date in the warehouse time zone
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("window_end", UTCDateTime, nullable=False),
+    Column("platform_orders", Integer, nullable=False),
+    Column("our_orders", Integer, nullable=False),
+    Column("missing_here", Integer, nullable=False),
+    Column("backfilled", Integer, nullable=False),
+    Column("missing_on_platform", Integer, nullable=False),
+    Column("status_differences", Integer, nullable=False),
+    Column("ran_at", UTCDateTime, nullable=False),
+    Column("flow_run_id", String(64)),
+    Index("ix_reconciliation_runs_shop_code_day", "shop_code", "day"),
+)
+
+# Every difference a reconciliation found, and what was done about it.
+reconciliation_differences = Table(
+    "reconciliation_differences",
+    metadata,
+    _id(),
+    Column("run_id", ForeignKey("reconciliation_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("shop_code", String(64), nullable=False),
+    Column("platform_order_id", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),  # missing_here | missing_on_platform | status
+    Column("platform_status", String(64)),
+    Column("our_status", String(32)),
+    Column("resolution", String(200), nullable=False),
+    Column("found_at", UTCDateTime, nullable=False),
+)
+
+# Every operator action on a review-queue entry: shown, fixed, resubmitted, discarded.
+review_audit = Table(
+    "review_audit",
+    metadata,
+    _id(),
+    Column("review_id", ForeignKey("review_queue.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("reason", Text),
+    Column("detail", Json),
+)
+
+# Master customers: one row per person seen across every channel.
+customers = Table(
+    "customers",
+    metadata,
+    _id(),
+    Column("created_at", UTCDateTime, nullable=False),
+    # Set when a later batch showed this customer is the same person as another.
+    Column("merged_into", Id),
+)
+
+# Tags on orders for picking priority and reporting (channel, amount band, region, ...).
+order_tags = Table(
+    "order_tags",
+    metadata,
+    _id(),
+    Column("order_id", ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", String(64), nullable=False),
+    Column("tagged_at", UTCDateTime, nullable=False),
+    UniqueConstraint("order_id", "tag"),
+)
+
+# A suspicious order waits here, with the rule that held it, until a person releases it.
+risk_holds = Table(
+    "risk_holds",
+    metadata,
+    _id(),
+    Column("order_id", ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("rule", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("held_at", UTCDateTime, nullable=False),
+    Column("released_at", UTCDateTime),
+    Column("released_by", String(64)),
+    Column("release_reason", Text),
+)
+
+# Every time personal data leaves the database for a person or a file, who took what.
+personal_data_exports = Table(
+    "personal_data_exports",
+    metadata,
+    _id(),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),  # e.g. review-payload, order-export
+    Column("subject", Text, nullable=False),  # which rows: entry ids, a shop and range
+    Column("row_count", Integer, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("destination", Text),  # a file path, a terminal
+)
+
+# One run of the retention flow: the cut-off and what it deleted.
+retention_runs = Table(
+    "retention_runs",
+    metadata,
+    _id(),
+    Column("ran_at", UTCDateTime, nullable=False),
+    Column("cutoff", UTCDateTime, nullable=False),
+    Column("deleted", Json, nullable=False),  # table or kind -> rows deleted
 )
