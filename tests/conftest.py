@@ -26,7 +26,8 @@ from sandbox.model import SandboxState
 from sandbox.server import running_sandbox
 
 POSTGRES_ADMIN_URL = os.environ.get("OMS_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
-POSTGRES_TEST_DB = "oms_test"
+# Several sessions on one machine each take their own database (OMS_TEST_POSTGRES_DB).
+POSTGRES_TEST_DB = os.environ.get("OMS_TEST_POSTGRES_DB", "oms_test")
 
 
 def _postgres_url() -> str | None:
