@@ -36,13 +36,17 @@ INTERCEPTION_NEEDED = "oms.shipment.interception-needed"  # cancelled after hand
 STATUS_DRIFT_FOUND = "oms.status.drift"  # our status and the platform's disagree and we cannot repair it
 AFTER_SALES_ESCALATED = "oms.after-sales.escalated"  # nobody answered at a refund node in time
 AFTER_SALES_FAILED = "oms.after-sales.failed"  # a platform refused our refund answer
+QUALITY_FAILED = "oms.quality.failed"  # a batch failed a suite's batch-level check
+RECONCILIATION_DIFFERENCES = "oms.reconciliation.differences"  # the platform and we disagree about a day
+RISK_HOLDS_WAITING = "oms.risk.holds-waiting"  # suspicious orders wait for a person
 
 # Events that open trouble, and events that announce its end; the alert automations of
 # `oms alerts setup` match these two lists.
 TROUBLE_EVENTS = (TOKEN_REFRESH_FAILED, TOKEN_EXPIRY_WARNING, CONNECTOR_UNHEALTHY,
-                  CONNECTOR_STALLED, "oms.quality.failed", STOCK_LOW, STOCK_SYNC_FAILED,
+                  CONNECTOR_STALLED, QUALITY_FAILED, STOCK_LOW, STOCK_SYNC_FAILED,
                   STOCK_DRIFT_REPAIRED, SLA_WARNING, SLA_BREACH, WRITE_BACK_FAILED, INTERCEPTION_NEEDED,
-                  STATUS_DRIFT_FOUND, AFTER_SALES_ESCALATED, AFTER_SALES_FAILED)
+                  STATUS_DRIFT_FOUND, AFTER_SALES_ESCALATED, AFTER_SALES_FAILED,
+                  RECONCILIATION_DIFFERENCES, RISK_HOLDS_WAITING)
 RESOLVED_EVENTS = (TOKEN_REFRESH_RECOVERED, TOKEN_EXPIRY_RESOLVED, CONNECTOR_RECOVERED,
                    STOCK_REPLENISHED, STOCK_SYNC_RECOVERED)
 
