@@ -1,6 +1,6 @@
 """The `oms` command: database migrations, the sandbox, the demo, Prefect limits, shop
 tokens, stock (levels, deliveries, backorders, routing explanations, sync, audit), warehouse
-scans and the scanner endpoint, alerts to on-call and one-off flow runs."""
+scans and the scanner endpoint, alerts to on-call, the review queue and one-off flow runs."""
 
 from __future__ import annotations
 
@@ -118,7 +118,16 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--config", default=None,
                              help="alerts file (default: OMS_ALERTS_CONFIG_PATH, else config/alerts.yaml)")
         command.set_defaults(run=run)
+    _add_area_commands(commands)
     return parser
+
+
+def _add_area_commands(commands) -> None:
+    """The areas whose commands live in `oms.commands`, one module each."""
+    from oms.commands import review
+
+    for area in (review,):
+        area.add_commands(commands)
 
 
 def _add_scan_commands(commands) -> None:
