@@ -1,4 +1,4 @@
-"""Which orders are the same buyer's parcel: the merge-shipment key.
+"""Which orders are the same buyer's parcel (the merge-shipment key), and which buyers are one customer.
 
 Two orders merge into one parcel only when the shop, the buyer and the address are the
 same once spelling noise is gone (full-width digits, spaces, punctuation, letter case),
@@ -43,3 +43,18 @@ def merge_key(
     where = address_fingerprint(province, city, district, address)
     digest = hashlib.sha1("\x1f".join((shop_code, who, where)).encode("utf-8"))
     return digest.hexdigest()
+
+
+# Customer resolution lives in its own module; it is re-exported here because this module
+# is where the pipeline looks for every identity rule.
+from oms.domain.customer_matching import (  # noqa: E402
+    DEFAULT_POLICY,
+    MatchingPolicy,
+    customer_match_keys,
+    resolve_customers,
+)
+
+__all__ = [
+    "DEFAULT_POLICY", "MatchingPolicy", "address_fingerprint", "customer_match_keys", "merge_key",
+    "resolve_customers",
+]
