@@ -124,9 +124,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_area_commands(commands) -> None:
     """The areas whose commands live in `oms.commands`, one module each."""
-    from oms.commands import review
+    from oms.commands import customers, review
 
-    for area in (review,):
+    for area in (review, customers):
         area.add_commands(commands)
 
 
