@@ -1,6 +1,7 @@
 """The `oms` command: database migrations, the sandbox, the demo, Prefect limits, shop
 tokens, stock (levels, deliveries, backorders, routing explanations, sync, audit), warehouse
-scans and the scanner endpoint, alerts to on-call, the review queue and one-off flow runs."""
+scans and the scanner endpoint, alerts to on-call, the review queue, customers, backfills,
+reconciliation and one-off flow runs."""
 
 from __future__ import annotations
 
@@ -124,9 +125,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_area_commands(commands) -> None:
     """The areas whose commands live in `oms.commands`, one module each."""
-    from oms.commands import customers, review
+    from oms.commands import backfill, customers, review
 
-    for area in (review, customers):
+    for area in (review, customers, backfill):
         area.add_commands(commands)
 
 

@@ -53,6 +53,8 @@ WATCHED_FLOWS = (
     "confirm-pickups",
     "sla-watch",
     "check-status-drift",
+    "reconcile-orders",
+    "data-quality-summary",
     "ingest-after-sales",
     "process-after-sales",
     "approve-refund",
