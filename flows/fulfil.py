@@ -1,5 +1,6 @@
-"""`fulfil-orders`: allocate stock, tell the platforms what is left, create shipments with
-waybills, write tracking back, and settle the stock of parcels the carrier collected."""
+"""`fulfil-orders`: tag paid orders and hold the suspicious ones, allocate stock, tell the
+platforms what is left, create shipments with waybills, write tracking back, and settle
+the stock of parcels the carrier collected."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from flows.write_back import write_back_tracking
 from oms.config import get_settings
 from tasks.allocate import AllocationSummary, allocate_stock
 from tasks.ship import create_shipments
+from tasks.tagging import tag_waiting_orders
 
 EXPLANATIONS_SHOWN = 10
 
@@ -26,6 +28,8 @@ class FulfilReport:
     split: int = 0
     held_unpaid: int = 0
     unpaid_holds_released: int = 0
+    tagged: int = 0
+    risk_held: int = 0  # orders held for review by this run; allocation skips them
     shipped: int = 0
     merged: int = 0
     carrier_refused: int = 0
@@ -38,6 +42,8 @@ class FulfilReport:
 def fulfil_orders(write_back: bool = True, sync_platform_stock: bool = True) -> FulfilReport:
     report = FulfilReport(unpaid_holds_released=release_unpaid_holds())
     size = get_settings().fulfil_batch_size
+    tagging = tag_waiting_orders(size)
+    report.tagged, report.risk_held = tagging.tagged, tagging.held
     started = datetime.now(timezone.utc)
     cursor = 0
     while True:

@@ -23,6 +23,7 @@ from oms.db.schema import shops, skus, warehouses
 from oms.db.stock import Repair, audit_stock, receive_stock, release_lapsed_holds, stocked_sku_ids
 from tasks.alerts import STOCK_DRIFT_REPAIRED, announce_stock
 from tasks.allocate import allocate_stock
+from tasks.tagging import tag_waiting_orders
 from tasks.pickups import PickupSummary, confirm_pickups
 from tasks.policy import BATCH_TASK
 from tasks.resources import engine
@@ -132,6 +133,9 @@ def receive_stock_delivery(deliveries: list[dict]) -> dict:
     arrived = receive_deliveries(deliveries)
     allocated = 0
     size = get_settings().fulfil_batch_size
+    # Backorders are tagged when fulfil first sees them; this catches any that came in
+    # another way, so no order skips its risk checks on the way to a warehouse.
+    tag_waiting_orders(size)
     cursor = 0
     while True:
         batch = allocate_stock(size, after_id=cursor, only_skus=arrived, decided_before=started)

@@ -1,7 +1,7 @@
 """The `oms` command: database migrations, the sandbox, the demo, Prefect limits, shop
 tokens, stock (levels, deliveries, backorders, routing explanations, sync, audit), warehouse
 scans and the scanner endpoint, alerts to on-call, the review queue, customers, backfills,
-reconciliation and one-off flow runs."""
+reconciliation, order tags and risk holds, and one-off flow runs."""
 
 from __future__ import annotations
 
@@ -125,9 +125,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_area_commands(commands) -> None:
     """The areas whose commands live in `oms.commands`, one module each."""
-    from oms.commands import backfill, customers, review
+    from oms.commands import backfill, customers, holds, review
 
-    for area in (review, customers, backfill):
+    for area in (review, customers, backfill, holds):
         area.add_commands(commands)
 
 

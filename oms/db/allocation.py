@@ -36,6 +36,7 @@ from oms.db.schema import (
     warehouses,
 )
 from oms.db.stock import HOLDING, StockMoved, available, lock_stock_rows, reserve
+from oms.db.tagging import under_risk_hold
 from oms.domain.allocation import DemandLine
 from oms.domain.order import OrderStatus, apply_transition
 from oms.domain.routing import OrderToRoute, RoutingDecision, RoutingRules, WarehouseSite, route_batch
@@ -133,7 +134,7 @@ def _waiting_orders(conn: Connection, limit: int, after_id: int, now: datetime,
     query = (
         select(orders.c.id, orders.c.status, orders.c.created_at, orders.c.receiver_province,
                orders.c.receiver_country, orders.c.merge_key, orders.c.shop_code)
-        .where(waiting, orders.c.id > after_id)
+        .where(waiting, orders.c.id > after_id, ~under_risk_hold(orders.c.id))  # held for review: wait
         .order_by(orders.c.id)
         .limit(limit)
     )

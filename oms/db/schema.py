@@ -151,6 +151,9 @@ orders = Table(
     Index("ix_orders_status_paid_at", "status", "paid_at"),
     Index("ix_orders_merge_key", "merge_key"),
     Index("ix_orders_master_customer_id", "master_customer_id"),
+    # The risk rules count a buyer's and a shop's recent orders.
+    Index("ix_orders_platform_buyer_ref", "platform", "buyer_ref"),
+    Index("ix_orders_shop_code_created_at", "shop_code", "created_at"),
 )
 
 order_lines = Table(
@@ -710,6 +713,10 @@ risk_holds = Table(
     Column("released_by", String(64)),
     Column("release_reason", Text),
 )
+# One open hold per order and rule: a re-run of the tagging step cannot open it twice,
+# while a released hold stays beside a later one as its history.
+Index("uq_risk_holds_open_order_id_rule", risk_holds.c.order_id, risk_holds.c.rule, unique=True,
+      sqlite_where=risk_holds.c.released_at.is_(None), postgresql_where=risk_holds.c.released_at.is_(None))
 
 # Every time personal data leaves the database for a person or a file, who took what.
 personal_data_exports = Table(

@@ -142,10 +142,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('risk_holds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_risk_holds_order_id'), ['order_id'], unique=False)
+        batch_op.create_index('uq_risk_holds_open_order_id_rule', ['order_id', 'rule'], unique=True,
+                              sqlite_where=sa.text('released_at IS NULL'),
+                              postgresql_where=sa.text('released_at IS NULL'))
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('master_customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.create_index('ix_orders_master_customer_id', ['master_customer_id'], unique=False)
+        batch_op.create_index('ix_orders_platform_buyer_ref', ['platform', 'buyer_ref'], unique=False)
+        batch_op.create_index('ix_orders_shop_code_created_at', ['shop_code', 'created_at'], unique=False)
 
     with op.batch_alter_table('review_queue', schema=None) as batch_op:
         batch_op.add_column(sa.Column('resolved_by', sa.String(length=64), nullable=True))
@@ -159,10 +164,13 @@ def downgrade() -> None:
         batch_op.drop_column('resolved_by')
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_orders_shop_code_created_at')
+        batch_op.drop_index('ix_orders_platform_buyer_ref')
         batch_op.drop_index('ix_orders_master_customer_id')
         batch_op.drop_column('master_customer_id')
 
     with op.batch_alter_table('risk_holds', schema=None) as batch_op:
+        batch_op.drop_index('uq_risk_holds_open_order_id_rule')
         batch_op.drop_index(batch_op.f('ix_risk_holds_order_id'))
 
     op.drop_table('risk_holds')
