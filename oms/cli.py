@@ -1,7 +1,8 @@
 """The `oms` command: database migrations, the sandbox, the demo, Prefect limits, shop
 tokens, stock (levels, deliveries, backorders, routing explanations, sync, audit), warehouse
 scans and the scanner endpoint, alerts to on-call, the review queue, customers, backfills,
-reconciliation, order tags and risk holds, and one-off flow runs."""
+reconciliation, order tags and risk holds, personal-data exports and retention, and one-off
+flow runs."""
 
 from __future__ import annotations
 
@@ -125,9 +126,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_area_commands(commands) -> None:
     """The areas whose commands live in `oms.commands`, one module each."""
-    from oms.commands import backfill, customers, holds, review
+    from oms.commands import backfill, customers, holds, privacy, review
 
-    for area in (review, customers, backfill, holds):
+    for area in (review, customers, backfill, holds, privacy):
         area.add_commands(commands)
 
 

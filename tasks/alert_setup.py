@@ -55,6 +55,7 @@ WATCHED_FLOWS = (
     "check-status-drift",
     "reconcile-orders",
     "data-quality-summary",
+    "purge-personal-data",
     "ingest-after-sales",
     "process-after-sales",
     "approve-refund",

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from oms.db.schema import personal_data_exports
+from oms.db.schema import orders, personal_data_exports
 
 
 def record_export(
@@ -42,5 +42,24 @@ def exports_since(conn: Connection, since: datetime) -> list[dict]:
         select(personal_data_exports)
         .where(personal_data_exports.c.at >= since)
         .order_by(personal_data_exports.c.at)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+# The columns an order export hands out: enough to ship or call, with the receiver.
+ORDER_EXPORT_COLUMNS = (
+    "shop_code", "platform", "platform_order_id", "status", "created_at", "paid_at", "currency", "total_amount",
+    "receiver_name", "receiver_phone", "receiver_country", "receiver_province", "receiver_city",
+    "receiver_district", "receiver_address", "receiver_postal_code", "receiver_masked",
+)
+
+
+def orders_for_export(conn: Connection, shop_code: str, since: datetime, until: datetime) -> list[dict]:
+    """A shop's orders created in [since, until), oldest first, with their receivers."""
+    columns = [orders.c[name] for name in ORDER_EXPORT_COLUMNS]
+    query = (
+        select(*columns)
+        .where(orders.c.shop_code == shop_code, orders.c.created_at >= since, orders.c.created_at < until)
+        .order_by(orders.c.created_at, orders.c.id)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
