@@ -30,6 +30,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/allocate.py
 	$(BIN)/python benchmarks/ship.py
 	$(BIN)/python benchmarks/after_sales.py
+	$(BIN)/python benchmarks/identity.py
 
 sandbox: $(INSTALLED)
 	$(BIN)/oms sandbox
