@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, exists, select, update
 
 from expectations.runner import validate_records
 from oms.db.allocation import ALLOCATABLE
+from oms.db.customers import link_orders
 from oms.db.orders import store_orders
 from oms.db.review import (
     FIXABLE_STAGES,
@@ -149,6 +150,8 @@ def _store(conn: Connection, entry: dict, order: Order, actor: str, now: datetim
     else:
         resolution = f"resubmitted, stored as order {order_id}"
     close_entry(conn, entry["id"], resolution=resolution, actor=actor, now=now)
+    # As ingest does after storing: the order joins its buyer's other orders.
+    link_orders(conn, [order_id], now)
     # Other open entries of the same order describe versions now out of date.
     resolve_superseded(conn, [order.global_key], now)
     stored = "inserted" if result.inserted else "updated" if result.updated else "unchanged"
