@@ -125,6 +125,8 @@ class DouyinConnector(HttpConnection):
         self._access_token = access.credentials.get("access_token", "")
         self._base_url = access.base_url.rstrip("/")
         self._page_size = page_size
+        # The platform's own count of the orders in the windows the last fetch listed.
+        self.reported_count: int | None = None
         self._connect(http, TIMEOUT, pacing=shop_bucket(PLATFORM, access.code, rate))
 
     # ---- orders in -----------------------------------------------------------------
@@ -136,13 +138,16 @@ class DouyinConnector(HttpConnection):
         back to the first: an order updated while we page leaves its place and shifts the
         later ones forward, onto pages already read, which repeats an order instead of
         skipping one. Pages are yielded oldest first so a caller can move its watermark.
+        Afterwards `reported_count` holds the sum of Douyin's total over the windows.
         """
+        self.reported_count = 0
         for slice_start, slice_end in second_slices(start, end, UPDATE_WINDOW):
             window = {"update_time_start": slice_start, "update_time_end": slice_end}
             yield from self._window_pages(window)
 
     def _window_pages(self, window: dict) -> Iterator[list[RawOrder]]:
         first, total = self._search_page(window, 0)
+        self.reported_count = (self.reported_count or 0) + total
         last_page = max(math.ceil(total / self._page_size) - 1, 0)
         if last_page == 0:
             if first:

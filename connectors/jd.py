@@ -165,13 +165,17 @@ class JdConnector(HttpConnection):
             PRODUCTION_OAUTH if base == PRODUCTION_GATEWAY else base)
         self._refresh_url = oauth.rstrip("/") + REFRESH_PATH
         self._page_size = page_size
+        # The platform's own count of the orders in the windows the last fetch listed.
+        self.reported_count: int | None = None
         rate = request_rate or REQUEST_RATE
         self._connect(http, TIMEOUT, pacing=shop_bucket(PLATFORM, access.code, rate))
 
     # ---- orders in -------------------------------------------------------------------
 
     def fetch_orders(self, start: datetime, end: datetime) -> Iterator[list[RawOrder]]:
-        """Orders modified in [start, end), in slices no wider than JD accepts."""
+        """Orders modified in [start, end), in slices no wider than JD accepts; afterwards
+        `reported_count` holds the sum of JD's orderTotal over the slices."""
+        self.reported_count = 0
         return self._orders(start, end, DATE_TYPE_MODIFIED)
 
     def backfill_orders(self, start: datetime, end: datetime) -> Iterator[list[RawOrder]]:
@@ -193,6 +197,7 @@ class JdConnector(HttpConnection):
         Pages are still yielded oldest first so a caller can move its watermark.
         """
         items, total = self._search_page(first, last, date_type, 1, self._page_size)
+        self.reported_count = (self.reported_count or 0) + total
         if total <= self._page_size:
             if items:
                 yield items

@@ -125,6 +125,8 @@ class PinduoduoConnector(HttpConnection):
         self._url = access.base_url.rstrip("/") + ROUTER_PATH
         self._connect(http, DEFAULT_TIMEOUT, pacing=shop_bucket(PLATFORM, access.code, REQUEST_RATE))
         self._page_size = page_size
+        # The platform's own count of the orders in the windows the last fetch listed.
+        self.reported_count: int | None = None
 
     # ---- orders in -----------------------------------------------------------------
 
@@ -135,7 +137,10 @@ class PinduoduoConnector(HttpConnection):
         updated while we page drops out of the slice and shifts the rest one place
         forward, which then repeats an order instead of skipping one. Pages are still
         yielded oldest first so a caller can move its watermark page by page.
+
+        Afterwards `reported_count` holds the sum of PDD's total_count over the slices.
         """
+        self.reported_count = 0
         for slice_start, slice_end in second_slices(start, end, UPDATE_TIME_SLICE):
             window = {"start_updated_at": slice_start, "end_updated_at": slice_end}
             yield from self._pages_read_backwards("pdd.order.number.list.increment.get", window)
@@ -162,6 +167,7 @@ class PinduoduoConnector(HttpConnection):
 
     def _pages_read_backwards(self, api: str, window: dict) -> Iterator[list[RawOrder]]:
         first, has_next, total = self._list_page(api, window, 1)
+        self.reported_count = (self.reported_count or 0) + total
         if not has_next:
             if first:
                 yield first

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # alerts (a whole page going bad is a broken mapping or platform change, not bad
     # buyers); so does a fetch whose stored rows differ from the platform's own count.
     quality_max_failure_share: float = 0.2
+    # Below this many rows a share says little (1 bad order of 2 is 50%): such batches,
+    # like the slices of a quiet shop, are judged row by row only.
+    quality_min_rows_for_share: int = 20
     # Daily reconciliation compares each shop's last this many days with the platform.
     reconcile_days: int = 1
     # Order tags and risk holds (picking priority; suspicious orders wait for review).

@@ -44,7 +44,7 @@ from oms.db.review import (
 from oms.db.schema import order_lines, orders, review_queue, shipments, skus
 from oms.db.tracking import STAGE as WRITE_BACK
 from oms.db.tracking import retry_parked
-from oms.domain.cleaning import clean_order
+from oms.domain.cleaning import batch_facts, clean_order
 from oms.domain.errors import MappingError
 from oms.domain.order import Order, OrderStatus
 
@@ -95,7 +95,7 @@ def resubmit(engine: Engine, entry_id: int, *, actor: str, now: datetime,
 
 def _ingest_again(engine: Engine, entry: dict, actor: str, now: datetime,
                   mappers: Mapping[str, Mapper]) -> Resubmitted:
-    check = _check_payload(entry, mappers)
+    check = _check_payload(entry, mappers, now)
     with engine.begin() as conn:
         current = get_open_entry(conn, entry["id"])
         if current["payload"] != entry["payload"]:
@@ -105,7 +105,7 @@ def _ingest_again(engine: Engine, entry: dict, actor: str, now: datetime,
         return _store(conn, entry, check.order, actor, now)
 
 
-def _check_payload(entry: dict, mappers: Mapping[str, Mapper]) -> _Check:
+def _check_payload(entry: dict, mappers: Mapping[str, Mapper], now: datetime) -> _Check:
     mapper = mappers.get(entry["platform"])
     if mapper is None:
         raise ReviewRefused(f"no mapping is known for platform {entry['platform']!r}")
@@ -124,8 +124,8 @@ def _check_payload(entry: dict, mappers: Mapping[str, Mapper]) -> _Check:
         raise ReviewRefused(
             f"the payload of review entry {entry['id']} now maps to order {order.platform_order_id}, but the "
             f"entry is about order {expected}: fix the order id back, or discard the entry")
-    cleaned = clean_order(order)
-    outcome = validate_records("orders", [cleaned.facts])
+    cleaned = clean_order(order, now=now)
+    outcome = validate_records("orders", batch_facts([cleaned], [entry["payload"]]))
     if outcome.reasons_by_row:
         return _Check(stage="validate", reasons=outcome.reasons_by_row[0])
     return _Check(order=cleaned.order)

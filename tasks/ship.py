@@ -7,8 +7,10 @@ physical parcel gets its carrier from `config/carriers.yaml` (weight, destinatio
 service level, price, the carriers its platform accepts, the carriers the seller has
 accounts with); the choice's sentence is stored with the shipment, and a parcel no
 carrier can take is parked with the sentence that says why. One waybill call per
-carrier per batch. A parcel the carrier refuses (a bad address, say) is parked for a
-person with the carrier's reason; the rest of the batch ships.
+carrier per batch. Before that call the `shipments` suite checks every planned parcel
+(a known carrier, a weight, goods, a receiver or its encrypted reference); a parcel that
+fails it is parked with every reason and not sent. A parcel the carrier refuses (a bad
+address, say) is parked for a person with the carrier's reason; the rest of the batch ships.
 
 Receivers a platform masks but opens for labels (Taobao, Amazon) are opened just before
 the carrier call and never stored. A Taobao receiver Taobao did not open goes through
@@ -38,6 +40,7 @@ from oms.domain.shipping import CAINIAO, CarrierChoice, CarrierRules, ParcelFact
 from oms.routing_rules import load_routing_rules
 from tasks.pacing import platform_slot
 from tasks.policy import RETRYING
+from tasks.quality import BatchScope, gate_batch
 from tasks.resources import (
     CONNECTORS,
     carrier_client,
@@ -91,6 +94,7 @@ def create_shipments(batch_size: int, after_id: int = 0) -> ShippingSummary:
                 planned.append(PlannedParcel(group, receiver, choice))
             else:
                 refused.extend(_no_carrier(order, choice.reason) for order in group)
+        planned = _passing_suite(planned, refused)
         issued = _issue_waybills(planned, http)
     drafts = []
     for plan, result in zip(planned, issued):
@@ -110,6 +114,42 @@ def create_shipments(batch_size: int, after_id: int = 0) -> ShippingSummary:
     if by_carrier:
         get_run_logger().info("parcels by carrier: %s", by_carrier)
     return ShippingSummary(len(ready), shipped, len(refused), max(o["id"] for o in ready), merged, by_carrier)
+
+
+def _passing_suite(planned: list[PlannedParcel], refused: list[ReviewEntry]) -> list[PlannedParcel]:
+    """The planned parcels the `shipments` suite passes; the others join `refused`.
+
+    A batch failing as a whole parks what it refused so far before the task fails, so
+    the reasons are in front of a person while nothing at all is sent."""
+    def park_all(outcome) -> None:
+        with engine().begin() as conn:
+            park(conn, refused + _suite_refusals(planned, outcome), datetime.now(timezone.utc))
+
+    outcome = gate_batch(BatchScope("shipments"), [_waybill_record(plan) for plan in planned],
+                         before_failing=park_all)
+    refused.extend(_suite_refusals(planned, outcome))
+    return [plan for row, plan in enumerate(planned) if row not in outcome.reasons_by_row]
+
+
+def _waybill_record(plan: PlannedParcel) -> dict:
+    lines = [line for order in plan.group for line in order["lines"]]
+    return {"order_ref": _parcel_ref(plan.group), "carrier": str(plan.choice.carrier),
+            "weight_grams": sum(line["grams"] * line["quantity"] for line in lines),
+            "item_count": sum(line["quantity"] for line in lines),
+            "receiver_state": _receiver_state(plan.receiver)}
+
+
+def _receiver_state(receiver: Receiver) -> str:
+    """What a label can be printed from: plaintext, ciphertexts the carrier opens, or nothing."""
+    if receiver.masked:
+        return "encrypted" if any(receiver.encrypted.values()) else "missing"
+    return "plain" if receiver.address and (receiver.name or receiver.phone) else "missing"
+
+
+def _suite_refusals(planned: list[PlannedParcel], outcome) -> list[ReviewEntry]:
+    return [ReviewEntry("ship", order["platform"], order["shop_code"], order["platform_order_id"],
+                        reasons, {"order_id": order["id"], "warehouse": order["warehouse"]})
+            for row, reasons in sorted(outcome.reasons_by_row.items()) for order in planned[row].group]
 
 
 def _issue_waybills(planned: list[PlannedParcel], http) -> list[Waybill | Rejected]:

@@ -2,6 +2,9 @@
 
 Each shipment due at `now` (oms.db.tracking) goes through, in order:
 
+0. the `tracking_pushes` suite, on the whole batch: a push without a tracking number in
+   its carrier's form (or without an order id or carrier) is refused with every reason,
+   with no request, and parked; too many such pushes fail the task (tasks.quality);
 1. the pre-check: a carrier the platform's connector table cannot express is refused
    here, with no request at all, and parked for a person;
 2. the push. Its outcome is one `tracking_pushes` row, written at once, with what was
@@ -40,6 +43,7 @@ from oms.domain.write_back import (
 from tasks.alerts import WRITE_BACK_FAILED, announce, redact
 from tasks.pacing import platform_slot
 from tasks.policy import BATCH_TASK
+from tasks.quality import BatchScope, gate_batch
 from tasks.resources import connector_for, engine, http_client, shop_access
 from tasks.tokens import renew_after_expiry
 
@@ -99,7 +103,7 @@ class _ShopRun:
     def push_all(self, batch: list[dict]) -> None:
         with platform_slot(self.access.platform), http_client() as http:
             connector = connector_for(self.access, http)
-            for shipment in batch:
+            for shipment in self._passing_suite(batch):
                 self.summary.attempted += 1
                 if shipment["carrier"] not in self.accepted:
                     self._refuse_unsendable(shipment)
@@ -107,6 +111,25 @@ class _ShopRun:
                 connector = self._push(connector, http, shipment)
                 if self.summary.stopped is not None:
                     return
+
+    def _passing_suite(self, batch: list[dict]) -> list[dict]:
+        """The shipments the suite passes; the others are refused here, never sent."""
+        failing: dict[int, list[str]] = {}
+
+        def refuse_failing(outcome) -> None:
+            for row, reasons in sorted(outcome.reasons_by_row.items()):
+                if row not in failing:
+                    failing[row] = reasons
+                    self.summary.attempted += 1
+                    reason = "; ".join(reasons) + "; nothing was sent, fix the shipment and push it again"
+                    self._park(batch[row], REJECTED, reason, error="; ".join(reasons))
+
+        records = [{"platform_order_id": s["platform_order_id"], "carrier": s["carrier"],
+                    "tracking_number": s["tracking_number"]} for s in batch]
+        outcome = gate_batch(BatchScope("tracking_pushes", self.access.platform, self.shop_code), records,
+                             before_failing=refuse_failing)
+        refuse_failing(outcome)
+        return [shipment for row, shipment in enumerate(batch) if row not in failing]
 
     def _refuse_unsendable(self, shipment: dict) -> None:
         reason = not_accepted_reason(self.access.platform, shipment["carrier"], self.accepted)

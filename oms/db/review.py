@@ -30,13 +30,15 @@ from oms.domain.review_fix import FieldChange, diff_payloads
 
 # Stages whose payload is what a platform sent: the only ones a person may edit. Later
 # stages park our own references (order and shipment ids), which a fix could only break.
-FIXABLE_STAGES = ("land", "clean", "validate")
+# A resubmitted `raw` entry goes through mapping, cleaning and the orders suite; the
+# mapping refuses what the raw suite checks (unknown statuses, unreadable amounts).
+FIXABLE_STAGES = ("land", "raw", "clean", "validate")
 OPEN, RESOLVED, ALL = "open", "resolved", "all"
 
 
 @dataclass
 class ReviewEntry:
-    stage: str  # land | clean | validate | allocate | ship | write_back
+    stage: str  # land | raw | clean | validate | allocate | ship | write_back
     platform: str
     shop_code: str
     platform_order_id: str | None
@@ -98,7 +100,7 @@ def open_entries(conn: Connection, shop_code: str | None = None, limit: int | No
 def resolve_superseded(conn: Connection, keys: list[tuple[str, str, str]], now: datetime) -> int:
     """Close open clean/validate entries of orders that have since arrived in a good state:
     the platform fixed the data, so the operator no longer needs to."""
-    return _close_open(conn, keys, ("clean", "validate"), now, "superseded by a later valid version")
+    return _close_open(conn, keys, ("raw", "clean", "validate"), now, "superseded by a later valid version")
 
 
 def _close_open(conn: Connection, keys: list[tuple[str, str, str]], stages: tuple[str, ...],
