@@ -1,30 +1,18 @@
-"""Customer linking: the master customer id of every stored order, one batch per task run."""
+"""Customer linking outside ingest: orders stored before linking existed, batch by batch.
+
+Ingest links every batch it stores in the same transaction (tasks.ingest.store_batch);
+this is for `oms customers link`, after an upgrade or a run that stopped half-way.
+"""
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
-
-from oms.db.customers import LinkResult, link_orders, order_ids_for_keys, unlinked_order_ids
+from oms.db.customers import LinkResult, link_orders, unlinked_order_ids
 from tasks.ingest import now_utc
-from tasks.policy import BATCH_TASK
 from tasks.resources import engine
 
 
-@task(name="link-customers", **BATCH_TASK)
-def link_customers(keys: list[tuple[str, str, str]]) -> LinkResult:
-    """Resolve the orders of one stored batch (by global key) against the customers we know."""
-    with engine().begin() as conn:
-        result = link_orders(conn, order_ids_for_keys(conn, keys), now_utc())
-    get_run_logger().info(
-        "customers: %d orders linked, %d new customers, %d merged, %d stored neighbours read",
-        result.orders_linked, result.customers_created, result.customers_merged, result.neighbours_read,
-    )
-    return result
-
-
 def link_unlinked_orders(batch_size: int = 5000) -> LinkResult:
-    """Link every order stored without a master customer id, batch by batch (the CLI's
-    `oms customers link`, for orders stored before linking existed)."""
+    """Link every order stored without a master customer id; returns the totals."""
     total = LinkResult()
     while True:
         with engine().begin() as conn:

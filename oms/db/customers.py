@@ -134,11 +134,15 @@ def _read_orders(conn: Connection, condition) -> pd.DataFrame:
 
 def _neighbours(conn: Connection, batch: pd.DataFrame) -> pd.DataFrame:
     """Stored, already linked orders that share a phone, a buyer id, or a name and city."""
-    phones = sorted({p for p in batch["receiver_phone"].dropna() if "*" not in p})
-    buyers = sorted({(p, b) for p, b in zip(batch["platform"], batch["buyer_ref"]) if b})
+    # pandas turns a missing text into NaN as soon as a frame is concatenated.
+    def text(value) -> bool:
+        return isinstance(value, str) and bool(value)
+
+    phones = sorted({p for p in batch["receiver_phone"] if text(p) and "*" not in p})
+    buyers = sorted({(p, b) for p, b in zip(batch["platform"], batch["buyer_ref"]) if text(b)})
     names = sorted({(n, c) for n, c, masked in zip(batch["receiver_name"], batch["receiver_city"],
                                                    batch["receiver_masked"])
-                    if n and c and not masked and "*" not in n})
+                    if text(n) and text(c) and not masked and "*" not in n})
     linked_elsewhere = and_(orders.c.master_customer_id.is_not(None), orders.c.id.not_in(list(batch.index)))
     conditions = [
         (phones, lambda part: orders.c.receiver_phone.in_(part)),
