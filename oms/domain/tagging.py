@@ -39,6 +39,7 @@ cannot see them, and inventing a verdict would hold every such order.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -139,9 +140,10 @@ class UnusualAmountRule:
     max_robust_z: Decimal
     min_history: int
     days: int
-    # The MAD is floored at this share of the median: a shop whose orders all cost the
-    # same has a MAD of 0, and every other amount would look infinitely far.
-    min_spread: Decimal = Decimal("0.05")
+    # The MAD of the log totals is floored at this: a shop whose orders all cost the
+    # same has a MAD of 0, and every other amount would look infinitely far. 0.25 on the
+    # log scale is a spread of about 28 % either way.
+    min_spread: Decimal = Decimal("0.25")
 
 
 @dataclass(frozen=True)
@@ -234,11 +236,14 @@ class OrderFacts:
 
 @dataclass(frozen=True)
 class AmountStatistics:
-    """A shop's usual order total in one currency: median, MAD and how many orders."""
+    """A shop's usual order total in one currency: median, MAD and how many orders, and
+    the same two of the logarithms of the totals, which the unusual-amount rule uses."""
 
     median: Decimal
     mad: Decimal
     count: int
+    log_median: float | None = None
+    log_mad: float | None = None
 
 
 @dataclass(frozen=True)
@@ -277,15 +282,26 @@ def amount_statistics(amounts: Iterable[Decimal]) -> AmountStatistics | None:
         return None
     middle = median(values)
     spread = median(sorted(abs(value - middle) for value in values))
-    return AmountStatistics(median=Decimal(middle), mad=Decimal(spread), count=len(values))
+    logs = [math.log(value) for value in values if value > 0]
+    log_middle = median(logs) if logs else None
+    log_spread = median(abs(value - log_middle) for value in logs) if logs else None
+    return AmountStatistics(median=Decimal(middle), mad=Decimal(spread), count=len(values),
+                            log_median=log_middle, log_mad=log_spread)
 
 
 def robust_z(amount: Decimal, stats: AmountStatistics, min_spread: Decimal) -> Decimal | None:
-    """How many robust deviations `amount` lies from the median; None if unmeasurable."""
-    spread = max(stats.mad, stats.median * min_spread)
+    """How many robust deviations `amount` lies from the shop's usual, on the log scale;
+    None if unmeasurable (no positive totals, or this one is not positive).
+
+    Logarithms, because totals are skewed: a basket of five items at five times the
+    median is an ordinary order, while a price typed with two zeros too many, or a
+    tenth of the usual, is the same distance either way on this scale."""
+    if stats.log_median is None or amount <= 0:
+        return None
+    spread = max(stats.log_mad or 0.0, float(min_spread))
     if spread <= 0:
         return None
-    return _MAD_TO_SIGMA * (amount - stats.median) / spread
+    return _MAD_TO_SIGMA * Decimal(math.log(amount) - stats.log_median) / Decimal(spread)
 
 
 # ---------------------------------------------------------------------------
@@ -419,6 +435,13 @@ def _after_place_names(text: str, places: tuple[str | None, ...]) -> str:
     return text
 
 
+def _times(amount: Decimal, usual: Decimal) -> str:
+    if usual <= 0 or amount <= 0:
+        return "far"
+    ratio = amount / usual
+    return f"{ratio:.1f}×" if ratio >= 1 else f"1/{1 / ratio:.1f}"
+
+
 def _velocity_hold(rule_name: str, whose: str, count: int | None, rule: VelocityRule) -> list[Hold]:
     if count is None or count <= rule.max_orders:
         return []
@@ -435,7 +458,8 @@ def _amount_hold(order: OrderFacts, stats: AmountStatistics | None, rule: Unusua
         return []
     side = "above" if z > 0 else "below"
     return [Hold(UNUSUAL_AMOUNT,
-                 f"total {order.currency} {order.total_amount:.2f} is {abs(z):.1f} robust deviations {side} "
+                 f"total {order.currency} {order.total_amount:.2f} is {_times(order.total_amount, stats.median)} "
+                 f"and {abs(z):.1f} robust deviations (log scale) {side} "
                  f"the shop's median of {order.currency} {stats.median:.2f} "
                  f"({stats.count} paid orders in {rule.days} days; more than {rule.max_robust_z} is held)")]
 
@@ -605,7 +629,7 @@ def _unusual_amount(value: object, source: str) -> UnusualAmountRule | None:
         max_robust_z=_number(entry.get("max_robust_z"), source, f"{key}.max_robust_z"),
         min_history=_whole(entry.get("min_history", 30), source, f"{key}.min_history", least=2),
         days=_whole(entry.get("days", 30), source, f"{key}.days", least=1),
-        min_spread=_number(entry.get("min_spread", "0.05"), source, f"{key}.min_spread", allow_zero=True))
+        min_spread=_number(entry.get("min_spread", "0.25"), source, f"{key}.min_spread", allow_zero=True))
 
 
 def _priorities(value: object, source: str, rules: TaggingRules) -> dict[str, int]:

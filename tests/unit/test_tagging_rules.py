@@ -3,6 +3,7 @@ not just below it, and a rules file with a mistake is refused with the key named
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -40,14 +41,16 @@ RULES = TaggingRules.from_mapping({
         "vague_address": {"min_length": 5, "number_markers": ["号", "室"], "phrases": ["见备注", "call me"]},
         "buyer_velocity": {"max_orders": 4, "window_minutes": 60},
         "address_velocity": {"max_orders": 4, "window_minutes": 60},
-        "unusual_amount": {"max_robust_z": 5, "min_history": 30, "days": 30, "min_spread": 0.05},
+        "unusual_amount": {"max_robust_z": 5, "min_history": 30, "days": 30, "min_spread": 0.25},
     },
 }, source="test rules")
 
 ORDER = OrderFacts(order_id=1, platform="taobao", shop_code="tb-1", currency="CNY", total_amount=Decimal("88.00"),
                    country="CN", province="上海市", city="上海市", district="浦东新区", address="世纪大道 100 号 2 室",
                    phone="+8613800138000")
-USUAL = AmountStatistics(median=Decimal("100.00"), mad=Decimal("20.00"), count=40)
+# Totals around 100 whose logarithms spread by 0.25 (a MAD of roughly 28 %).
+USUAL = AmountStatistics(median=Decimal("100.00"), mad=Decimal("20.00"), count=40,
+                         log_median=math.log(100), log_mad=0.25)
 
 
 def verdict(order: OrderFacts = ORDER, context: OrderContext | None = None, rules: TaggingRules = RULES):
@@ -165,11 +168,25 @@ def test_more_orders_than_allowed_to_one_address_within_the_window_are_held():
 
 
 def test_an_amount_far_from_the_shops_median_is_held_at_its_edge():
-    # robust z = 0.6745 * (amount - 100) / 20 ; the edge (5) is at 100 + 5 * 20 / 0.6745 = 248.26
-    held = verdict(replace(ORDER, total_amount=Decimal("248.27")), OrderContext(shop_amounts=USUAL))
+    # robust z = 0.6745 * ln(amount / 100) / 0.25; the edge (5) is at 100 * e^(5 * 0.25 / 0.6745)
+    edge = 100 * math.exp(5 * 0.25 / 0.6745)  # about 638
+    held = verdict(replace(ORDER, total_amount=Decimal(f"{edge + 0.02:.2f}")), OrderContext(shop_amounts=USUAL))
     assert rules_of(held) == ["unusual_amount"]
-    assert "above the shop's median of CNY 100.00" in held.holds[0].detail
-    assert verdict(replace(ORDER, total_amount=Decimal("248.25")), OrderContext(shop_amounts=USUAL)).holds == ()
+    assert "6.4× and 5.0 robust deviations (log scale) above the shop's median of CNY 100.00" in held.holds[0].detail
+    assert verdict(replace(ORDER, total_amount=Decimal(f"{edge - 0.02:.2f}")),
+                   OrderContext(shop_amounts=USUAL)).holds == ()
+
+
+def test_a_tenth_of_the_usual_is_as_suspicious_as_ten_times_it():
+    low = verdict(replace(ORDER, total_amount=Decimal("10.00")), OrderContext(shop_amounts=USUAL))
+    high = verdict(replace(ORDER, total_amount=Decimal("1000.00")), OrderContext(shop_amounts=USUAL))
+    assert rules_of(low) == rules_of(high) == ["unusual_amount"]
+    assert "1/10.0" in low.holds[0].detail and "below" in low.holds[0].detail
+
+
+def test_a_big_basket_of_the_usual_kind_is_not_held():
+    basket = verdict(replace(ORDER, total_amount=Decimal("450.00")), OrderContext(shop_amounts=USUAL))
+    assert basket.holds == ()
 
 
 def test_an_amount_is_not_judged_without_enough_history():
@@ -189,6 +206,7 @@ def test_a_shop_with_one_price_does_not_hold_every_order_of_another_price():
 def test_median_and_mad_of_some_amounts():
     stats = amount_statistics([Decimal(n) for n in (1, 2, 3, 4, 100)])
     assert (stats.median, stats.mad, stats.count) == (Decimal(3), Decimal(1), 5)
+    assert math.isclose(stats.log_median, math.log(3))
     assert amount_statistics([]) is None
 
 
