@@ -7,9 +7,8 @@ picking priority are stored for every order, and a second run opens no hold twic
 
 from __future__ import annotations
 
-import zlib
-
 import itertools
+import zlib
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
