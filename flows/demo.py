@@ -122,14 +122,34 @@ def _seed_shops(sandbox, database_url: str, orders_per_shop: int | None) -> None
                 base_url = shop_base_url(platform, sandbox.url, code)
             register_shop(conn, code=code, platform=platform, name=f"{platform} demo shop",
                       base_url=base_url, credentials=credentials, now=now)
+    _a_price_with_two_zeros_too_many(sandbox.state)
 
 
 def _drop_export(state: SandboxState, code: str, count: int, seed: int, now: datetime) -> tuple[str, dict]:
     """Write a seller's Excel export into a fresh drop folder, as they would save it."""
     folder = Path(tempfile.mkdtemp(prefix=f"oms-{code}-"))
     sold = populate(state, code, count=count, seed=seed, now=now)
+    _regulars_of_the_web_shop_at_the_till(state, sold)
     write_export(folder, SPREADSHEET_SOURCE, sold, fmt="xlsx", seed=seed, name="订单导出.xlsx")
     return folder.as_uri(), {"source": SPREADSHEET_SOURCE}
+
+
+def _regulars_of_the_web_shop_at_the_till(state: SandboxState, till_sales: list) -> None:
+    """Four Shopify buyers also buy in the shop whose till writes the Excel export, under
+    the same name and phone: the customer resolver should make each one customer."""
+    regulars = [o for o in state.orders.get("demo-shopify", [])
+                if o.phone and len("".join(filter(str.isdigit, o.phone))) >= 11 and o.address][:4]
+    for sale, regular in zip(till_sales[::7], regulars):
+        sale.receiver_name, sale.phone = regular.receiver_name, regular.phone
+        sale.province, sale.city, sale.district, sale.address = (
+            regular.province, regular.city, regular.district, regular.address)
+
+
+def _a_price_with_two_zeros_too_many(state: SandboxState) -> None:
+    """One Taobao order's price was typed a hundred times too high: the risk rules hold
+    it for a person instead of letting it ship."""
+    order = next(o for o in state.orders["demo-taobao"] if o.status == "paid" and o.lines)
+    order.lines[0].unit_price *= 100
 
 
 def _seed_stock(database_url: str) -> None:
@@ -401,8 +421,13 @@ def _print_trust_story(database_url: str, trust: dict) -> None:
     """Reconciliation, data quality, customers across channels, risk holds, the review queue."""
     from oms.db.schema import risk_holds
 
+    from oms.domain.quality_report import render_markdown
+
+    reports = Path("var") / "demo-reports"
+    reports.mkdir(parents=True, exist_ok=True)
     state = trust["reconciliation"]
     if state.is_completed():
+        (reports / "reconciliation-report.md").write_text(state.result().report, encoding="utf-8")
         days = state.result().shop_days
         print(f"reconciliation: {sum(d.comparison.platform_orders for d in days)} orders on the platforms; "
               f"{sum(d.backfilled for d in days)} missing here and backfilled "
@@ -412,6 +437,7 @@ def _print_trust_story(database_url: str, trust: dict) -> None:
     quality = trust["quality"]
     if quality.is_completed():
         summary = quality.result()
+        (reports / "data-quality-summary.md").write_text(render_markdown(summary), encoding="utf-8")
         worst = [p for p in summary.platforms if p.rate is not None][:3]
         print(f"data quality today: {summary.checked} rows checked, {summary.failed} failed; worst: "
               + ", ".join(f"{p.platform} {p.rate:.1%}" for p in worst))
@@ -431,6 +457,7 @@ def _print_trust_story(database_url: str, trust: dict) -> None:
     print("risk holds waiting: " + (", ".join(f"{rule} {n}" for rule, n in sorted(holds.items())) or "none"))
     print("review queue, open: " + (", ".join(f"{stage} {n}" for stage, n in sorted(waiting.items())) or "none")
           + "  (oms review list)")
+    print(f"the reconciliation report and the data-quality summary, as the Prefect UI shows them: {reports}/")
 
 
 def _print_stock_story(database_url: str, reports: dict) -> None:

@@ -31,8 +31,9 @@ NOTABLE_RISE_FACTOR = 1.5
 FEWEST_ROWS_TO_FLAG = 20
 # Changes smaller than this (in percentage points) read as steady.
 STEADY_BAND_POINTS = 0.1
-# Platforms without a platform value (a suite run outside any shop) are listed under this.
-NO_PLATFORM = "unspecified"
+# Runs tied to no one platform are listed under this: today only the shipments suite,
+# whose batches mix the orders of every platform a warehouse ships.
+NO_PLATFORM = "all platforms (shipments)"
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 SPARK_NO_DATA = "·"
