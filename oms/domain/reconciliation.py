@@ -275,10 +275,11 @@ def settle(difference: Difference, after: AfterBackfill) -> Resolution:
 def _settle_missing_here(pid: str, after: AfterBackfill) -> Resolution:
     if pid in after.ours_now:
         return Resolution("backfilled", fixed=True)
+    if pid in after.already_waiting:
+        # Parked before this run: it waits for a person in the review queue already.
+        return Resolution(_cut(f"already waiting in the review queue: {after.parked.get(pid, 'see oms review list')}"))
     if pid in after.parked:
-        # An order parked before this run already waits for a person in the review queue.
-        return Resolution(_cut(f"backfill parked in review queue: {after.parked[pid]}"),
-                          needs_person=pid not in after.already_waiting)
+        return Resolution(_cut(f"backfill parked in review queue: {after.parked[pid]}"), needs_person=True)
     return Resolution("backfill stored nothing: see the run's logs", needs_person=True)
 
 
@@ -383,7 +384,8 @@ def _differences_table(settled: list[tuple[ShopDay, Settled]], first: int) -> li
 
 def _most_urgent_first(item: tuple[ShopDay, Settled]) -> tuple:
     sd, s = item
-    return (not s.resolution.needs_person, s.resolution.fixed, sd.shop_code, sd.comparison.window.day,
+    # What a person must do, then what this run fixed, then what already waits elsewhere.
+    return (not s.resolution.needs_person, not s.resolution.fixed, sd.shop_code, sd.comparison.window.day,
             s.difference.platform_order_id)
 
 

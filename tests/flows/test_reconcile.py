@@ -107,7 +107,7 @@ def test_reconciliation_restores_deleted_orders_and_reports_status_differences(d
     assert found[shipped_here]["resolution"] == "status differs: ours ahead (the platform has not caught up yet)"
     assert found[cancelled_here]["resolution"].startswith("status differs: conflict (ours cancelled")
 
-    parked = {pid for pid, d in found.items() if d["resolution"].startswith("backfill parked in review queue: ")}
+    parked = {pid for pid, d in found.items() if d["resolution"].startswith("already waiting in the review queue: ")}
     with db.connect() as conn:
         waiting = set(conn.execute(select(review_queue.c.platform_order_id).where(
             review_queue.c.shop_code == shop, review_queue.c.resolved_at.is_(None))).scalars())

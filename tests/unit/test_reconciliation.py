@@ -142,7 +142,7 @@ def test_each_difference_gets_a_resolution_and_only_the_unsettled_ones_need_a_pe
     assert {pid: r.text for pid, r in got.items()} == {
         "BACK": "backfilled",
         "PARKED": "backfill parked in review queue: receiver phone is not a valid number",
-        "KNOWN": "backfill parked in review queue: sku missing",
+        "KNOWN": "already waiting in the review queue: sku missing",
         "LATE": "status differs: ours behind; updated from the platform (now cancelled)",
         "AHEAD": "status differs: ours ahead (the platform has not caught up yet)",
         "ODD": "status differs: conflict (ours cancelled, platform paid): a person decides",
@@ -174,6 +174,17 @@ def test_the_report_gives_totals_per_shop_and_the_differences_a_person_must_see_
     rows = [line for line in report.splitlines() if line.startswith("| pdd-1 | 2026-05-01 |")]
     assert len(rows) == 2 and "ODD" in rows[0] and "status (conflict)" in rows[0]
     assert "- jd-1: Unavailable: HTTP 503" in report
+
+
+def test_the_report_shows_what_this_run_fixed_before_what_already_waits_in_the_review_queue():
+    platform = [seen("WAITS", S.PAID, NOON), seen("BACK", S.PAID, NOON)]
+    (day,) = compare(platform, [])
+    after = AfterBackfill(ours_now={"BACK": seen("BACK", S.PAID, NOON)}, parked={"WAITS": "sku missing"},
+                          already_waiting=frozenset({"WAITS"}))
+    shop_day = ShopDay("pdd-1", "pdd", day, [Settled(d, settle(d, after)) for d in day.differences])
+    rows = [line for line in render_report([shop_day], "Asia/Shanghai", first=1).splitlines()
+            if line.startswith("| pdd-1 | 2026-05-01 |")]
+    assert len(rows) == 1 and "BACK" in rows[0] and "backfilled" in rows[0]
 
 
 def test_a_report_without_differences_says_so():
